@@ -1,0 +1,1 @@
+"""galchemy's Lightning application: data, networks, generator families and the CLI."""

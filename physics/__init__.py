@@ -1,0 +1,99 @@
+"""Astrophysical statistics of 2-D maps, for numpy arrays, astropy Quantities and torch tensors.
+
+Every function takes maps of shape ``(..., H, W)``, computes in float64 and returns the
+kind it was given (numpy/Quantity or torch on the same device). Lengths are in kpc and
+wavenumbers in 1/kpc unless Quantities say otherwise. See ``docs/physics.md``.
+"""
+
+from physics.distributions import PixelDistribution, ks_distance, pixel_distribution, wasserstein_1
+from physics.grid import PixelScale, resolve_scale
+from physics.masses import (
+    magnetic_energy,
+    mass_weighted_bfield,
+    mass_weighted_mean,
+    mass_weighted_temperature,
+    thermal_energy,
+    total_mass,
+)
+from physics.morphology import asymmetry, clumpiness
+from physics.profiles import (
+    CurveOfGrowth,
+    RadialProfile,
+    center_offset,
+    concentration,
+    curve_of_growth,
+    find_center,
+    half_mass_radius,
+    radial_profile,
+    radius_enclosing,
+)
+from physics.scores import (
+    correlation_error,
+    profile_error_dex,
+    r50_error,
+    relative_mass_error,
+    spectrum_log_error,
+    w1_dex,
+)
+from physics.spectra import (
+    CrossSpectrum,
+    PowerLawFit,
+    PowerSpectrum,
+    SpectralCurve,
+    correlation_coefficient,
+    cross_power,
+    dimensionless_power,
+    error_power,
+    fundamental_frequency,
+    nyquist_frequency,
+    power_law_slope,
+    power_spectrum,
+    transfer_function,
+    window_2d,
+)
+
+__all__ = [
+    "CrossSpectrum",
+    "CurveOfGrowth",
+    "PixelDistribution",
+    "PixelScale",
+    "PowerLawFit",
+    "PowerSpectrum",
+    "RadialProfile",
+    "SpectralCurve",
+    "asymmetry",
+    "center_offset",
+    "clumpiness",
+    "concentration",
+    "correlation_coefficient",
+    "correlation_error",
+    "cross_power",
+    "curve_of_growth",
+    "dimensionless_power",
+    "error_power",
+    "find_center",
+    "fundamental_frequency",
+    "half_mass_radius",
+    "ks_distance",
+    "magnetic_energy",
+    "mass_weighted_bfield",
+    "mass_weighted_mean",
+    "mass_weighted_temperature",
+    "nyquist_frequency",
+    "pixel_distribution",
+    "power_law_slope",
+    "power_spectrum",
+    "profile_error_dex",
+    "r50_error",
+    "radial_profile",
+    "radius_enclosing",
+    "relative_mass_error",
+    "resolve_scale",
+    "spectrum_log_error",
+    "thermal_energy",
+    "total_mass",
+    "transfer_function",
+    "w1_dex",
+    "wasserstein_1",
+    "window_2d",
+]

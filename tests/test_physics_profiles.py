@@ -1,0 +1,152 @@
+"""Profiles, R50 and centres against closed forms (exponential disk, NFW, Plummer, Gaussian)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from astropy import units as u
+from conftest import disk_map
+from scipy.optimize import brentq
+
+import physics as ph
+
+BOX, RD, S0 = 50.0, 3.0, 1e9
+
+
+def _disk_mass_within(r: float) -> float:
+    x = r / RD
+    return 2 * math.pi * S0 * RD**2 * (1 - (1 + x) * math.exp(-x))
+
+
+def test_disk_total_mass_and_r50_closed_form():
+    assert _disk_mass_within(1e3) == pytest.approx(5.6549e10, rel=1e-4)
+    assert 1.678347 * RD == pytest.approx(5.0350, abs=1e-4)
+    r50_ap = brentq(lambda r: _disk_mass_within(r) - 0.5 * _disk_mass_within(25.0), 1, 20)
+    assert r50_ap == pytest.approx(5.0243, abs=1e-4)
+    for n, tol in [(128, 1e-3), (256, 1e-3), (512, 2e-4)]:
+        d = disk_map(n, BOX, RD)
+        assert ph.half_mass_radius(d, BOX / n) == pytest.approx(r50_ap, rel=tol)
+    d = disk_map(256, BOX, RD)
+    cog = ph.curve_of_growth(d, [3.0, 10.0, 25.0], BOX / 256)
+    expected = [_disk_mass_within(r) for r in (3.0, 10.0, 25.0)]
+    np.testing.assert_allclose(cog.mass, expected, rtol=2e-3)
+
+
+def test_disk_profile_and_r90_concentration():
+    d = disk_map(256, BOX, RD)
+    prof = ph.radial_profile(d, BOX / 256)
+    use = (prof.radius > 1.0) & (prof.radius < 24.0)
+    np.testing.assert_allclose(prof.value[use], S0 * np.exp(-prof.radius[use] / RD), rtol=3e-3)
+
+    def frac(f: float) -> float:
+        return brentq(lambda r: _disk_mass_within(r) - f * _disk_mass_within(25.0), 1e-3, 25)
+
+    r = ph.radius_enclosing(d, [0.2, 0.9], BOX / 256)
+    np.testing.assert_allclose(r, [frac(0.2), frac(0.9)], rtol=3e-3)
+    c = ph.concentration(d, BOX / 256)
+    assert c == pytest.approx(5 * math.log10(frac(0.8) / frac(0.2)), abs=0.01)
+
+
+def _nfw_f(x):
+    x = np.asarray(x, dtype=float)
+    out = np.full_like(x, 1 / 3)
+    lo, hi = x < 1, x > 1
+    out[lo] = (1 - 2 * np.arctanh(np.sqrt((1 - x[lo]) / (1 + x[lo]))) / np.sqrt(1 - x[lo] ** 2)) / (
+        x[lo] ** 2 - 1
+    )
+    out[hi] = (1 - 2 * np.arctan(np.sqrt((x[hi] - 1) / (1 + x[hi]))) / np.sqrt(x[hi] ** 2 - 1)) / (
+        x[hi] ** 2 - 1
+    )
+    return out
+
+
+def _nfw_g(x: float) -> float:
+    if x < 1:
+        return math.log(x / 2) + 2 * math.atanh(math.sqrt((1 - x) / (1 + x))) / math.sqrt(1 - x**2)
+    if x > 1:
+        return math.log(x / 2) + 2 * math.atan(math.sqrt((x - 1) / (1 + x))) / math.sqrt(x**2 - 1)
+    return 1 - math.log(2)
+
+
+def test_projected_nfw_profile_and_r50():
+    rs, rho_s = 20.0, 1e7
+    assert 2 * rho_s * rs * _nfw_f(np.array([1.0]))[0] == pytest.approx(1.33333e8, rel=1e-5)
+    assert 2 * rho_s * rs * _nfw_f(np.array([0.1]))[0] == pytest.approx(8.11435e8, rel=1e-5)
+    assert 4 * math.pi * rho_s * rs**3 * _nfw_g(1.0) == pytest.approx(3.08482e11, rel=1e-5)
+    n, box, ss = 256, 200.0, 4
+    m = n * ss
+    x = (np.arange(m) + 0.5) * box / m - box / 2
+    r = np.hypot(*np.meshgrid(x, x, indexing="ij"))
+    sigma = (2 * rho_s * rs * _nfw_f(r / rs)).reshape(n, ss, n, ss).mean(axis=(1, 3))
+    prof = ph.radial_profile(sigma, box / n)
+    use = (prof.radius > 5.0) & (prof.radius < 95.0)
+    expected = 2 * rho_s * rs * _nfw_f(prof.radius[use] / rs)
+    np.testing.assert_allclose(prof.value[use], expected, rtol=5e-3)
+    r50 = brentq(lambda R: _nfw_g(R / rs) - 0.5 * _nfw_g(100.0 / rs), 1.0, 99.0)
+    assert ph.half_mass_radius(sigma, box / n) == pytest.approx(r50, rel=2e-3)
+    mass = ph.curve_of_growth(sigma, [rs], box / n).mass[0]
+    assert mass == pytest.approx(4 * math.pi * rho_s * rs**3 * _nfw_g(1.0), rel=5e-3)
+
+
+def test_gaussian_and_plummer_r50():
+    n, box = 256, 40.0
+    x = (np.arange(n) + 0.5) * box / n - box / 2
+    r = np.hypot(*np.meshgrid(x, x, indexing="ij"))
+    s = 2.0
+    gauss = np.exp(-(r**2) / (2 * s**2))
+    assert ph.half_mass_radius(gauss, box / n) == pytest.approx(1.17741 * s, rel=2e-3)
+    a = 3.0
+    plummer = a**2 / (math.pi * (a**2 + r**2) ** 2)
+    r_ap = box / 2
+    # M(<R) ∝ R²/(a²+R²): solve R²/(a²+R²) = ½ R_ap²/(a²+R_ap²)
+    q = 0.5 * r_ap**2 / (a**2 + r_ap**2)
+    assert ph.half_mass_radius(plummer, box / n) == pytest.approx(a * math.sqrt(q / (1 - q)), rel=2e-3)
+
+
+def test_centres_and_offset():
+    n = 64
+    x = np.arange(n) + 0.5 - n / 2
+    yy, xx = np.meshgrid(x, x, indexing="ij")
+    blob = np.exp(-((yy - 5.0) ** 2 + (xx + 3.0) ** 2) / 8.0)
+    c = ph.find_center(blob, 0.5, center="com")
+    np.testing.assert_allclose(c, [2.5, -1.5], atol=1e-6)
+    peak = ph.find_center(blob, 0.5, center="peak")
+    np.testing.assert_allclose(peak, [2.5, -1.5], atol=0.26)
+    centred = np.exp(-(yy**2 + xx**2) / 8.0)
+    d = ph.center_offset(blob, centred, 0.5)
+    assert d == pytest.approx(0.5 * math.hypot(5, 3), rel=1e-6)
+    prof = ph.radial_profile(blob, 0.5, center="com", bins=8, r_max=4.0)
+    assert prof.value[0] > prof.value[-1]
+    given = ph.radial_profile(blob, 0.5, center=(2.5, -1.5), bins=8, r_max=4.0)
+    np.testing.assert_allclose(given.value, prof.value, rtol=1e-6)
+
+
+def test_profile_units_and_torch():
+    d = disk_map(64, BOX, RD) * u.Msun / u.kpc**2
+    prof = ph.radial_profile(d, extent=[-25, 25, -25, 25] * u.kpc)
+    assert prof.radius.unit == u.kpc and prof.value.unit == u.Msun / u.kpc**2
+    m = ph.curve_of_growth(d, 10 * u.kpc, BOX / 64 * u.kpc).mass
+    assert m.unit.is_equivalent(u.Msun)
+    t = ph.half_mass_radius(torch.from_numpy(d.value).float(), BOX / 64)
+    assert t.dtype == torch.float64
+
+
+class TestBadInput:
+    def test_negative_mass(self):
+        x = np.ones((16, 16))
+        x[0, 0] = -1
+        with pytest.raises(ValueError, match="field has 1 negative pixel"):
+            ph.half_mass_radius(x, 1.0)
+
+    def test_empty_map(self):
+        with pytest.raises(ValueError, match="all zero"):
+            ph.half_mass_radius(np.zeros((16, 16)), 1.0)
+
+    def test_unknown_centre_and_fraction(self):
+        with pytest.raises(ValueError, match="unknown center 'middle'"):
+            ph.radial_profile(np.ones((8, 8)), 1.0, center="middle")
+        with pytest.raises(ValueError, match="fraction must be in"):
+            ph.radius_enclosing(np.ones((8, 8)), 1.5, 1.0)

@@ -1,0 +1,1 @@
+"""Scientific validation: torchmetrics metrics over ``physics``, early stopping and reports."""
