@@ -333,9 +333,6 @@ def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     return torch.where(den > 0, num / torch.where(den > 0, den, 1.0), torch.nan)
 
 
-_SPECTRAL_KW = "pixel_size, extent, window, alpha, subtract_mean, log_bins"
-
-
 def cross_power(
     a: Any,
     b: Any,
@@ -365,8 +362,12 @@ def cross_power(
     )
 
 
-def _paired_curve(pred: Any, true: Any, kwargs: dict[str, Any], what: str) -> SpectralCurve:
-    prep = _prepare([(pred, "pred"), (true, "true")], **kwargs)
+def _paired_curve(pred: Any, true: Any, what: str, pixel_size: Any, options: dict[str, Any]) -> SpectralCurve:
+    unknown = set(options) - {"extent", "window", "alpha", "subtract_mean", "log_bins"}
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s) {sorted(unknown)}")
+    opts = {"extent": None, "window": None, "alpha": 0.5, "subtract_mean": True, "log_bins": None} | options
+    prep = _prepare([(pred, "pred"), (true, "true")], pixel_size, **opts)
     pp, pt, pc = _cross_parts(prep)
     _require_power(pt, "true")
     if what == "transfer":
@@ -383,81 +384,38 @@ def _paired_curve(pred: Any, true: Any, kwargs: dict[str, Any], what: str) -> Sp
     )
 
 
-def _kwargs(pixel_size, extent, window, alpha, subtract_mean, log_bins) -> dict[str, Any]:
-    return {
-        "pixel_size": pixel_size,
-        "extent": extent,
-        "window": window,
-        "alpha": alpha,
-        "subtract_mean": subtract_mean,
-        "log_bins": log_bins,
-    }
-
-
-def transfer_function(
-    pred: Any,
-    true: Any,
-    pixel_size: Any = None,
-    *,
-    extent: Any = None,
-    window: str | None = None,
-    alpha: float = 0.5,
-    subtract_mean: bool = True,
-    log_bins: int | None = None,
-) -> SpectralCurve:
+def transfer_function(pred: Any, true: Any, pixel_size: Any = None, **options: Any) -> SpectralCurve:
     """``T(k) = sqrt(P_pred / P_true)``; 1 for a perfect prediction.
+
+    ``options`` are :func:`power_spectrum`'s keywords (``extent``, ``window``, ``alpha``,
+    ``subtract_mean``, ``log_bins``), applied identically to both maps.
 
     Raises:
         ValueError: ``true`` has no power at all.
     """
-    return _paired_curve(
-        pred, true, _kwargs(pixel_size, extent, window, alpha, subtract_mean, log_bins), "transfer"
-    )
+    return _paired_curve(pred, true, "transfer", pixel_size, options)
 
 
-def correlation_coefficient(
-    pred: Any,
-    true: Any,
-    pixel_size: Any = None,
-    *,
-    extent: Any = None,
-    window: str | None = None,
-    alpha: float = 0.5,
-    subtract_mean: bool = True,
-    log_bins: int | None = None,
-) -> SpectralCurve:
+def correlation_coefficient(pred: Any, true: Any, pixel_size: Any = None, **options: Any) -> SpectralCurve:
     """Cross-correlation coefficient ``r(k) = P_× / sqrt(P_pred P_true)`` in [-1, 1].
+
+    Options as in :func:`transfer_function`.
 
     Raises:
         ValueError: ``pred`` or ``true`` has no power at all.
     """
-    return _paired_curve(
-        pred,
-        true,
-        _kwargs(pixel_size, extent, window, alpha, subtract_mean, log_bins),
-        "correlation",
-    )
+    return _paired_curve(pred, true, "correlation", pixel_size, options)
 
 
-def error_power(
-    pred: Any,
-    true: Any,
-    pixel_size: Any = None,
-    *,
-    extent: Any = None,
-    window: str | None = None,
-    alpha: float = 0.5,
-    subtract_mean: bool = True,
-    log_bins: int | None = None,
-) -> SpectralCurve:
+def error_power(pred: Any, true: Any, pixel_size: Any = None, **options: Any) -> SpectralCurve:
     """Relative error power ``E(k) = P_{pred−true} / P_true = T² + 1 − 2 T r``.
+
+    Options as in :func:`transfer_function`.
 
     Raises:
         ValueError: ``true`` has no power at all.
     """
-    return _paired_curve(
-        pred, true, _kwargs(pixel_size, extent, window, alpha, subtract_mean, log_bins), "error"
-    )
+    return _paired_curve(pred, true, "error", pixel_size, options)
 
 
 # ----------------------------------------------------------------- derived quantities

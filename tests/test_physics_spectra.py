@@ -276,3 +276,11 @@ class TestBadInput:
             ph.power_spectrum(np.eye(8), 1 * u.kg)
         with pytest.raises(ValueError, match="non-square pixels"):
             ph.power_spectrum(np.eye(8), extent=[-1, 1, -2, 2])
+
+
+def test_paired_curve_options_are_checked(rng):
+    x = rng.normal(size=(16, 16))
+    hann = ph.transfer_function(2 * x, x, 1.0, window="hann")
+    np.testing.assert_allclose(hann.value, 2.0, rtol=1e-12)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        ph.transfer_function(x, x, 1.0, windw="hann")
