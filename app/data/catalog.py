@@ -1,0 +1,259 @@
+"""Find map files, index their rows by attributes, pair domains and split by galaxy.
+
+Files are found by glob and trusted by their contents, never their names: a file holds a
+domain ``D`` when it has a dataset ``/{D}/images`` ``(N, H, W)`` and one attribute group
+``/{D}/metadata/{i}`` per row (``i`` zero-padded to 4 or more digits). Rows of different
+domains are paired by ``(snapshot, gid, rotxy)``; their ``extent`` must agree.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+__all__ = [
+    "MapRef",
+    "PairedRow",
+    "PairingReport",
+    "find_files",
+    "index_domains",
+    "pair_rows",
+    "split_by_galaxy",
+]
+
+log = logging.getLogger(__name__)
+
+Key = tuple[int, int, tuple[int, int]]  # (snapshot, gid, rotxy)
+REQUIRED_ATTRS = ("gid", "snapshot", "rotxy", "extent")
+
+
+@dataclass(frozen=True)
+class MapRef:
+    """Where one map lives and what its metadata says (extent in ``units_extent``, kpc)."""
+
+    path: str
+    domain: str
+    row: int
+    snapshot: int
+    gid: int
+    rotxy: tuple[int, int]
+    extent: tuple[float, float, float, float]
+    units: str
+    name: str
+    shape: tuple[int, int]
+
+    @property
+    def key(self) -> Key:
+        return (self.snapshot, self.gid, self.rotxy)
+
+    @property
+    def where(self) -> str:
+        return f"{self.path} /{self.domain} row {self.row}"
+
+
+@dataclass(frozen=True)
+class PairedRow:
+    """One galaxy view with a map in each requested domain."""
+
+    key: Key
+    refs: dict[str, MapRef]
+
+    @property
+    def galaxy(self) -> tuple[int, int]:
+        return self.key[0], self.key[1]
+
+    @property
+    def extent(self) -> tuple[float, float, float, float]:
+        return next(iter(self.refs.values())).extent
+
+
+@dataclass
+class PairingReport:
+    """What pairing kept and dropped."""
+
+    n_paired: int = 0
+    unpaired: dict[str, int] = field(default_factory=dict)
+    extent_mismatch: int = 0
+
+    def summary(self) -> str:
+        dropped = ", ".join(f"{d}: {n}" for d, n in self.unpaired.items() if n) or "none"
+        return (
+            f"{self.n_paired} paired views; rows without a partner dropped ({dropped}); "
+            f"{self.extent_mismatch} dropped for disagreeing extents"
+        )
+
+
+def find_files(data: str | Path) -> list[Path]:
+    """HDF5 files under a folder (recursively) or matching a glob pattern.
+
+    Raises:
+        ValueError: nothing matches.
+    """
+    data = str(data)
+    if Path(data).is_dir():
+        patterns = [str(Path(data) / "**" / ext) for ext in ("*.hdf5", "*.h5")]
+    else:
+        patterns = [data]
+    files = sorted({Path(p) for pat in patterns for p in glob.glob(pat, recursive=True) if Path(p).is_file()})
+    if not files:
+        raise ValueError(f"no HDF5 files found: {' or '.join(patterns)} matched nothing")
+    return files
+
+
+def _attr(attrs: h5py.AttributeManager, name: str, where: str):
+    if name not in attrs:
+        raise ValueError(f"{where}: metadata attribute {name!r} is missing")
+    value = attrs[name]
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _index_group(path: Path, f: h5py.File, domain: str) -> list[MapRef]:
+    group = f[domain]
+    where = f"{path} /{domain}"
+    images = group.get("images")
+    if not isinstance(images, h5py.Dataset) or images.ndim != 3:
+        raise ValueError(f"{where}: expected a dataset 'images' of shape (N, H, W)")
+    meta = group.get("metadata")
+    if not isinstance(meta, h5py.Group):
+        raise ValueError(f"{where}: the 'metadata' group is missing")
+    rows: dict[int, str] = {}
+    for name in meta:
+        if not isinstance(meta[name], h5py.Group):
+            continue
+        try:
+            rows[int(name)] = name
+        except ValueError:
+            raise ValueError(f"{where}/metadata: group {name!r} is not a row number") from None
+    n = images.shape[0]
+    if sorted(rows) != list(range(n)):
+        raise ValueError(
+            f"{where}: {n} images but {len(rows)} metadata groups (rows must be numbered 0..N-1)"
+        )
+    refs = []
+    for i in range(n):
+        attrs = meta[rows[i]].attrs
+        w = f"{where} row {i}"
+        extent = tuple(float(v) for v in np.asarray(_attr(attrs, "extent", w), dtype=np.float64).ravel())
+        if len(extent) != 4:
+            raise ValueError(f"{w}: extent must have 4 values, got {extent}")
+        rot = tuple(int(v) for v in np.asarray(_attr(attrs, "rotxy", w)).ravel())
+        refs.append(
+            MapRef(
+                path=str(path),
+                domain=domain,
+                row=i,
+                snapshot=int(_attr(attrs, "snapshot", w)),
+                gid=int(_attr(attrs, "gid", w)),
+                rotxy=(rot[0], rot[1]) if len(rot) >= 2 else (0, 0),
+                extent=extent,  # type: ignore[arg-type]
+                units=_text(attrs.get("units", "")),
+                name=_text(attrs.get("name", "")),
+                shape=(int(images.shape[1]), int(images.shape[2])),
+            )
+        )
+    return refs
+
+
+def index_domains(files: list[Path], domains: list[str]) -> dict[str, dict[Key, MapRef]]:
+    """Index every row of every requested domain in ``files`` by ``(snapshot, gid, rotxy)``.
+
+    Raises:
+        ValueError: a corrupt or truncated file, a malformed group, a duplicate view, or a
+            requested domain found in no file.
+    """
+    index: dict[str, dict[Key, MapRef]] = {d: {} for d in domains}
+    seen_domains: set[str] = set()
+    for path in files:
+        try:
+            f = h5py.File(path, "r")
+        except OSError as err:
+            raise ValueError(f"{path}: corrupt or truncated HDF5 file ({err})") from err
+        with f:
+
+            def visit(name: str, obj: object) -> None:
+                if isinstance(obj, h5py.Group) and isinstance(obj.get("images"), h5py.Dataset):
+                    seen_domains.add(name)
+
+            f.visititems(visit)
+            for d in domains:
+                if d in f and isinstance(f[d], h5py.Group) and "images" in f[d]:
+                    for ref in _index_group(path, f, d):
+                        other = index[d].get(ref.key)
+                        if other is not None:
+                            raise ValueError(f"{ref.where}: duplicate view {ref.key} (also {other.where})")
+                        index[d][ref.key] = ref
+    for d in domains:
+        if not index[d]:
+            raise ValueError(
+                f"no '/{d}/images' dataset in any of {len(files)} file(s) (first: {files[0]}); "
+                f"domains found: {sorted(seen_domains) or 'none'}"
+            )
+    return index
+
+
+def pair_rows(
+    index: dict[str, dict[Key, MapRef]], rtol: float = 1e-6
+) -> tuple[list[PairedRow], PairingReport]:
+    """Views present in every domain with agreeing extents, sorted by key, and a report."""
+    domains = list(index)
+    common = set.intersection(*(set(index[d]) for d in domains))
+    report = PairingReport(unpaired={d: len(index[d]) - len(common) for d in domains})
+    rows = []
+    for key in sorted(common):
+        refs = {d: index[d][key] for d in domains}
+        extents = np.array([r.extent for r in refs.values()])
+        if not np.allclose(extents, extents[0], rtol=rtol, atol=0):
+            report.extent_mismatch += 1
+            log.warning("dropping %s: extents disagree across domains %s", key, extents.tolist())
+            continue
+        rows.append(PairedRow(key=key, refs=refs))
+    report.n_paired = len(rows)
+    if any(report.unpaired.values()) or report.extent_mismatch:
+        log.warning("pairing: %s", report.summary())
+    if not rows:
+        raise ValueError(f"no view is present in all of the domains {domains}: {report.summary()}")
+    return rows, report
+
+
+def split_by_galaxy(
+    rows: list[PairedRow], fractions: tuple[float, float, float], seed: int
+) -> dict[str, list[PairedRow]]:
+    """Deterministic train/val/test split in which all views of a galaxy share one split.
+
+    A galaxy is ``(snapshot, gid)``. Galaxies are shuffled by ``seed`` and cut by
+    ``fractions`` (normalised); every split with a positive fraction gets at least one
+    galaxy when there are enough.
+    """
+    f = np.asarray(fractions, dtype=float)
+    if f.shape != (3,) or (f < 0).any() or f.sum() <= 0:
+        raise ValueError(f"split must be three non-negative fractions (train, val, test), got {fractions}")
+    f = f / f.sum()
+    galaxies = sorted({r.galaxy for r in rows})
+    order = np.random.default_rng(seed).permutation(len(galaxies))
+    n = len(galaxies)
+    counts = np.floor(f * n).astype(int)
+    for i in np.argsort(-(f * n - counts)):  # largest remainders first
+        if counts.sum() < n:
+            counts[i] += 1
+    for i in range(3):
+        if f[i] > 0 and counts[i] == 0 and n >= 3:
+            donor = int(np.argmax(counts))
+            counts[donor] -= 1
+            counts[i] += 1
+    bounds = np.cumsum(counts)
+    assign = {}
+    for rank, gi in enumerate(order):
+        assign[galaxies[gi]] = "train" if rank < bounds[0] else ("val" if rank < bounds[1] else "test")
+    out: dict[str, list[PairedRow]] = {"train": [], "val": [], "test": []}
+    for r in rows:
+        out[assign[r.galaxy]].append(r)
+    return out

@@ -1,0 +1,217 @@
+"""LightningDataModule for paired galaxy maps (real TNG files or the built-in mock set)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from app.data.catalog import PairedRow, PairingReport, find_files, index_domains, pair_rows, split_by_galaxy
+from app.data.dataset import MapReader, PairedMapDataset
+from app.data.domains import get_domain
+from app.data.mock import write_mock_set
+from app.data.transforms import MapTransform, RunningMoments, make_transform
+
+__all__ = ["GalaxyDataModule", "ensure_mock"]
+
+log = logging.getLogger(__name__)
+
+
+def ensure_mock(folder: str | Path, galaxies: int, size: int, seed: int) -> Path:
+    """The mock set at ``folder``, written first if missing or made with other settings."""
+    folder = Path(folder)
+    marker = folder / "COMPLETE"
+    wanted = f"galaxies={galaxies} size={size} seed={seed} views=4\n"
+    if marker.is_file() and marker.read_text() == wanted:
+        return folder
+    log.info("writing %d mock galaxies (%d², seed %d) to %s", galaxies, size, seed, folder)
+    return write_mock_set(folder, galaxies=galaxies, size=size, seed=seed, views=4)
+
+
+class GalaxyDataModule(L.LightningDataModule):
+    """Paired maps of one source domain and one or more target domains.
+
+    Args:
+        data: folder or glob of HDF5 files in the TNG map layout; ``None`` uses the built-in
+            mock galaxies (written to ``mock_dir`` on first use).
+        source: source domain key (``dm``, ``star``, ``gas``, ``hi``, ``hi/21cm``, ``temp``, ``bfield``).
+        targets: target domain keys, stacked as channels.
+        size: map side after mass-conserving pooling (must divide the stored side).
+        batch_size, num_workers: DataLoader settings.
+        split: (train, val, test) fractions of *galaxies*.
+        seed: seeds the split and the training shuffle.
+        transforms: per-domain transform: a name (``log10``, ``asinh``, ``power``,
+            ``identity``) or a mapping of its fields; default ``log10`` with an automatic floor.
+        augment: random 90° rotations and flips of training pairs.
+        cache_mb: in-memory cache of resized maps per process (0 = off).
+        fit_maps: training maps per domain used to fit the transforms.
+        mock_dir, mock_galaxies, mock_size: the built-in mock set.
+        weighted_pooling: pool T and |B| with the gas map as weight when gas files exist.
+    """
+
+    def __init__(
+        self,
+        data: str | None = None,
+        source: str = "dm",
+        targets: list[str] | tuple[str, ...] = ("gas",),
+        size: int = 64,
+        batch_size: int = 8,
+        num_workers: int = 0,
+        split: tuple[float, float, float] = (0.8, 0.1, 0.1),
+        seed: int = 0,
+        transforms: dict[str, Any] | None = None,
+        augment: bool = True,
+        cache_mb: float = 0.0,
+        fit_maps: int = 256,
+        mock_dir: str = "data/mock",
+        mock_galaxies: int = 64,
+        mock_size: int = 128,
+        weighted_pooling: bool = True,
+    ) -> None:
+        super().__init__()
+        targets = [targets] if isinstance(targets, str) else list(targets)
+        for key, value in [("source", source), *[(f"targets[{i}]", t) for i, t in enumerate(targets)]]:
+            try:
+                get_domain(value)
+            except ValueError as err:
+                raise ValueError(f"data.{key}: {err}") from None
+        if not targets:
+            raise ValueError("data.targets: give at least one target domain")
+        if source in targets:
+            raise ValueError(f"data.targets: the source domain {source!r} cannot also be a target")
+        if len(set(targets)) != len(targets):
+            raise ValueError(f"data.targets: repeated domain in {targets}")
+        for key, value in [("size", size), ("batch_size", batch_size), ("fit_maps", fit_maps)]:
+            if int(value) < 1:
+                raise ValueError(f"data.{key} must be a positive integer, got {value}")
+        if num_workers < 0:
+            raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
+        self.save_hyperparameters()
+        self.source, self.targets = source, targets
+        self.domains = [source, *targets]
+        spec = transforms or {}
+        unknown = set(spec) - set(self.domains)
+        if unknown:
+            raise ValueError(f"data.transforms: {sorted(unknown)} are not among the domains {self.domains}")
+        self.transforms: dict[str, MapTransform] = {
+            d: make_transform(d, spec.get(d), get_domain(d).transform) for d in self.domains
+        }
+        self.report: PairingReport | None = None
+        self.splits: dict[str, list[PairedRow]] | None = None
+        self.datasets: dict[str, PairedMapDataset] = {}
+
+    # ---------------------------------------------------------------- preparation
+    def _data_path(self) -> str:
+        hp = self.hparams
+        if hp.data is not None:
+            return hp.data
+        return str(ensure_mock(hp.mock_dir, hp.mock_galaxies, hp.mock_size, hp.seed))
+
+    def prepare_data(self) -> None:
+        """Write the mock set if it is the data and missing (rank 0 only)."""
+        self._data_path()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits is None:
+            files = find_files(self._data_path())
+            needed = list(self.domains)
+            want_gas = self.hparams.weighted_pooling and any(
+                get_domain(d).kind == "mass_weighted" for d in self.domains
+            )
+            index = index_domains(files, needed)
+            if want_gas and "gas" not in index:
+                try:
+                    index.update(index_domains(files, ["gas"]))
+                except ValueError:
+                    log.warning("no gas maps found: T and |B| are pooled without mass weighting")
+            rows, self.report = pair_rows(index)
+            self.splits = split_by_galaxy(rows, tuple(self.hparams.split), self.hparams.seed)
+            log.info("data: %s; split %s", self.report.summary(), {k: len(v) for k, v in self.splits.items()})
+        reader = MapReader(
+            self.hparams.size, int(self.hparams.cache_mb * 2**20), self.hparams.weighted_pooling
+        )
+        if not all(t.fitted for t in self.transforms.values()):
+            self._fit_transforms(
+                PairedMapDataset(self.splits["train"], self.source, self.targets, self.transforms, reader)
+            )
+        for name in ("train", "val", "test"):
+            self.datasets[name] = PairedMapDataset(
+                self.splits[name], self.source, self.targets, self.transforms, reader,
+                augment=self.hparams.augment and name == "train",
+            )  # fmt: skip
+
+    def _fit_transforms(self, train: PairedMapDataset) -> None:
+        n = len(train)
+        if n == 0:
+            raise ValueError("the training split is empty: add galaxies or raise data.split[0]")
+        picks = torch.linspace(0, n - 1, min(n, self.hparams.fit_maps)).round().long().unique().tolist()
+        for d, t in self.transforms.items():
+            if t.fitted:
+                continue
+            maps = []
+            for i in picks:
+                x = train.physical(i, d)
+                t.check_input(x, train.rows[i].refs[d].where)
+                t.observe(x)
+                maps.append(i)
+            t.settle()
+            moments = RunningMoments()
+            for i in maps:
+                moments.update(t.f(train.physical(i, d)))
+            t.fit_moments(moments)
+            log.info("transform %s: %s", d, t.state())
+
+    # ---------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Fitted transforms (saved into every checkpoint by Lightning)."""
+        return {"transforms": {d: t.state() for d, t in self.transforms.items()}}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        saved = state_dict.get("transforms", {})
+        missing = set(self.domains) - set(saved)
+        if missing:
+            raise ValueError(f"checkpoint has no fitted transform for domain(s) {sorted(missing)}")
+        self.transforms.update({d: MapTransform.from_state(saved[d]) for d in self.domains})
+        for ds in self.datasets.values():
+            ds.transforms = self.transforms
+
+    def to_physical(self, y: torch.Tensor, domains: list[str] | None = None) -> torch.Tensor:
+        """Invert the transforms channel by channel: ``(B, C, H, W)`` network → physical units."""
+        domains = self.targets if domains is None else domains
+        if y.shape[-3] != len(domains):
+            raise ValueError(f"expected {len(domains)} channels for {domains}, got shape {tuple(y.shape)}")
+        return torch.stack(
+            [self.transforms[d].inverse(y[..., i, :, :]) for i, d in enumerate(domains)], dim=-3
+        )
+
+    # ---------------------------------------------------------------- loaders
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        if not self.datasets:
+            self.setup()
+        workers = self.hparams.num_workers
+        generator = torch.Generator().manual_seed(self.hparams.seed) if shuffle else None
+        return DataLoader(
+            self.datasets[name],
+            batch_size=self.hparams.batch_size,
+            shuffle=shuffle,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            generator=generator,
+            drop_last=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

@@ -1,0 +1,384 @@
+"""Data layer: pairing, splitting and loading the real layout; transforms; errors; mock physics."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import h5py
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from tng_files import galaxy_images, write_domain_file
+
+import physics as ph
+from app.data import (
+    GalaxyDataModule,
+    MapTransform,
+    find_files,
+    index_domains,
+    pair_rows,
+    render,
+    sample_params,
+    split_by_galaxy,
+    write_mock_set,
+)
+from app.data.resize import pool_map
+from app.data.transforms import RunningMoments
+
+SIZE = 32
+
+
+def _views(gids, snap=99, rots=((0, 0), (30, 40), (120, 10), (200, 300))):
+    return [(snap, g, r) for g in gids for r in rots]
+
+
+@pytest.fixture
+def tng_set(tmp_path: Path) -> Path:
+    """dm (two files, old + new name patterns), gas (5-digit indices, one row missing), hi with hi/21cm."""
+    root = tmp_path / "tng"
+    views = _views(range(10))
+    write_domain_file(root / "dm/hdf5/240818_tng50-1_dm_99_gids.0000.1000.hdf5", "dm", views[:20],
+                      galaxy_images(views[:20], SIZE, 1))  # fmt: skip
+    write_domain_file(root / "dm/hdf5/20250709-tng50-1.99.2D.dm.0005.0010.hdf5", "dm", views[20:],
+                      galaxy_images(views[20:], SIZE, 1))  # fmt: skip
+    gas_views = [v for v in views if v != (99, 3, (120, 10))]  # one partner missing
+    write_domain_file(
+        root / "gas/hdf5/gas.hdf5", "gas", gas_views, galaxy_images(gas_views, SIZE, 2), index_width=5
+    )
+    path = write_domain_file(root / "hi/hdf5/hi.hdf5", "hi", views, galaxy_images(views, SIZE, 3, 1e5))
+    with h5py.File(path, "a") as f:  # the 21-cm group nests inside /hi
+        f.create_dataset("hi/21cm/images", data=galaxy_images(views, SIZE, 4, 1.0))
+        for i, (snap, gid, rot) in enumerate(views):
+            g = f.create_group(f"hi/21cm/metadata/{i:04d}")
+            g.attrs.update(
+                {
+                    "gid": gid,
+                    "snapshot": snap,
+                    "rotxy": np.array(rot),
+                    "extent": np.array([-10.0 - gid, 10.0 + gid] * 2),
+                    "units": "mK",
+                }
+            )
+    return root
+
+
+def _hashes(root: Path) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*.hdf5"))}
+
+
+def test_pairs_splits_and_loads_the_real_layout(tng_set):
+    before = _hashes(tng_set)
+    files = find_files(tng_set)
+    assert len(files) == 4
+    index = index_domains(files, ["dm", "gas", "hi/21cm"])
+    assert len(index["dm"]) == 40 and len(index["gas"]) == 39 and len(index["hi/21cm"]) == 40
+    rows, report = pair_rows(index)
+    assert report.n_paired == 39 and report.unpaired == {"dm": 1, "gas": 0, "hi/21cm": 1}
+    splits = split_by_galaxy(rows, (0.6, 0.2, 0.2), seed=3)
+    galaxies = {name: {r.galaxy for r in split} for name, split in splits.items()}
+    assert not (galaxies["train"] & galaxies["val"]) and not (galaxies["train"] & galaxies["test"])
+    assert not (galaxies["val"] & galaxies["test"])
+    assert sum(len(s) for s in splits.values()) == 39
+    assert [len(galaxies[n]) for n in ("train", "val", "test")] == [6, 2, 2]
+    again = split_by_galaxy(rows, (0.6, 0.2, 0.2), seed=3)
+    assert [r.key for r in again["val"]] == [r.key for r in splits["val"]]
+    assert [r.key for r in split_by_galaxy(rows, (0.6, 0.2, 0.2), seed=4)["val"]] != [
+        r.key for r in splits["val"]
+    ]
+
+    dm = GalaxyDataModule(
+        data=str(tng_set),
+        source="dm",
+        targets=["gas", "hi/21cm"],
+        size=16,
+        batch_size=4,
+        seed=3,
+        split=(0.6, 0.2, 0.2),
+        augment=False,
+    )
+    dm.setup("fit")
+    batch = next(iter(dm.val_dataloader()))
+    assert batch["source"].shape == (4, 1, 16, 16) and batch["target"].shape == (4, 2, 16, 16)
+    assert batch["source"].dtype == torch.float32
+    ds = dm.datasets["val"]
+    row = ds.rows[0]
+    with h5py.File(row.refs["gas"].path, "r") as f:
+        raw = f["gas/images"][row.refs["gas"].row]
+    pooled = raw.reshape(16, 2, 16, 2).mean(axis=(1, 3))
+    phys = dm.to_physical(batch["target"][:1].double())[0, 0].numpy()
+    np.testing.assert_allclose(phys, pooled, rtol=1e-6)
+    ext = row.extent
+    assert float(batch["pixel_size"][0]) == pytest.approx((ext[1] - ext[0]) / 16)
+    assert _hashes(tng_set) == before  # source files never modified
+
+
+@pytest.mark.parametrize("name", ["log10", "asinh", "power", "identity"])
+def test_transforms_round_trip(name, rng):
+    x64 = torch.from_numpy(10 ** rng.uniform(2, 9, size=(4, 32, 32)))
+    x64[0, :4] = 0.0
+    t = MapTransform(name=name, domain="gas")
+    t.observe(x64)
+    t.settle()
+    m = RunningMoments()
+    m.update(t.f(x64))
+    t.fit_moments(m)
+    assert float(t.forward(x64).mean()) == pytest.approx(0.0, abs=1e-9)
+    back64 = t.inverse(t.forward(x64))
+    back32 = t.inverse(t.forward(x64.float())).double()
+    nonzero = x64 > 0
+    if name in ("log10", "power"):  # precision relative to each pixel
+        np.testing.assert_allclose(back64[nonzero].numpy(), x64[nonzero].numpy(), rtol=1e-12)
+        assert float(back64[~nonzero].abs().max()) <= 1e-12 * float(x64.max())
+        assert float(back64.min()) >= 0.0
+        rel32 = ((back32 - x64).abs()[nonzero] / x64[nonzero]).max()
+        assert rel32 < 1e-6
+    else:  # linear near zero: round-off is relative to the map's scale
+        assert float((back64 - x64).abs().max()) <= 1e-12 * float(x64.max())
+        assert float((back32 - x64).abs().max()) <= 1e-6 * float(x64.max())
+    assert t.forward(x64.float()).dtype == torch.float32 and t.inverse(t.forward(x64)).dtype == torch.float64
+
+
+def test_running_moments_match_batch(rng):
+    a, b = rng.normal(3, 2, 1000), rng.normal(-1, 0.5, 37)
+    m = RunningMoments()
+    m.update(torch.from_numpy(a))
+    m.update(torch.from_numpy(b))
+    both = np.concatenate([a, b])
+    assert m.mean == pytest.approx(both.mean()) and m.std == pytest.approx(both.std())
+
+
+class _Tiny(L.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = torch.nn.Conv2d(1, 1, 1)
+
+    def training_step(self, batch, _):
+        return ((self.net(batch["source"]) - batch["target"][:, :1]) ** 2).mean()
+
+    def validation_step(self, batch, _):
+        self.log("val", ((self.net(batch["source"]) - batch["target"][:, :1]) ** 2).mean())
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def test_fitted_transforms_come_back_from_a_checkpoint(tng_set, tmp_path):
+    dm = GalaxyDataModule(data=str(tng_set), source="dm", targets=["gas"], size=16, batch_size=4, seed=1)
+    trainer = L.Trainer(
+        max_steps=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(_Tiny(), datamodule=dm)
+    ckpt = tmp_path / "tiny.ckpt"
+    trainer.save_checkpoint(ckpt)
+    fitted = dm.state_dict()
+    fresh = GalaxyDataModule(
+        data=str(tng_set), source="dm", targets=["gas"], size=16, batch_size=4, seed=1, fit_maps=1
+    )
+    assert not fresh.transforms["gas"].fitted
+    trainer2 = L.Trainer(logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
+    trainer2.validate(_Tiny(), datamodule=fresh, ckpt_path=ckpt)
+    assert fresh.state_dict() == fitted  # restored, not refitted on 1 map
+
+
+def test_augmentation_is_identical_for_source_and_target(tng_set):
+    dm = GalaxyDataModule(data=str(tng_set), source="dm", targets=["gas"], size=16, augment=True, seed=0)
+    dm.setup("fit")
+    plain = dm.datasets["val"]
+    aug = dm.datasets["train"]
+    torch.manual_seed(0)
+    for i in range(6):
+        item = aug[i]
+        aug.augment = False
+        ref = aug[i]
+        aug.augment = True
+        matched = False
+        for k in range(4):
+            for flip in (False, True):
+                s = torch.rot90(ref["source"], k, dims=(-2, -1))
+                t = torch.rot90(ref["target"], k, dims=(-2, -1))
+                if flip:
+                    s, t = torch.flip(s, dims=(-1,)), torch.flip(t, dims=(-1,))
+                if torch.equal(s, item["source"]):
+                    assert torch.equal(t, item["target"])
+                    matched = True
+        assert matched
+    assert not plain.augment
+
+
+def test_pooling_conserves_mass_and_weights_temperature(rng):
+    sigma = torch.from_numpy(rng.lognormal(size=(64, 64)))
+    pooled = pool_map(sigma, 4)
+    assert float(pooled.sum() * 16) == pytest.approx(float(sigma.sum()), rel=1e-12)
+    temp = torch.from_numpy(rng.uniform(1e4, 1e6, size=(64, 64)))
+    t_pool = pool_map(temp, 4, weight=sigma)
+    num = (sigma * temp).reshape(16, 4, 16, 4).sum(dim=(1, 3))
+    np.testing.assert_allclose(
+        t_pool.numpy(), (num / sigma.reshape(16, 4, 16, 4).sum(dim=(1, 3))).numpy(), rtol=1e-12
+    )
+    assert float(ph.mass_weighted_temperature(t_pool, pooled)) == pytest.approx(
+        float(ph.mass_weighted_temperature(temp, sigma)), rel=1e-12
+    )
+
+
+class TestBadInput:
+    def test_empty_glob(self, tmp_path):
+        with pytest.raises(ValueError, match="no HDF5 files found"):
+            find_files(tmp_path / "nothing" / "*.hdf5")
+
+    def test_missing_domain_group(self, tng_set):
+        with pytest.raises(
+            ValueError,
+            match=r"no '/star/images' dataset in any of 4 file\(s\).*"
+            r"domains found: \['dm', 'gas', 'hi', 'hi/21cm'\]",
+        ):
+            index_domains(find_files(tng_set), ["dm", "star"])
+
+    def test_missing_metadata_and_count_mismatch(self, tmp_path):
+        views = _views([0])
+        p = write_domain_file(tmp_path / "a.hdf5", "gas", views, galaxy_images(views, 8, 0))
+        with h5py.File(p, "a") as f:
+            del f["gas/metadata/0003"]
+        with pytest.raises(ValueError, match=r"a.hdf5 /gas: 4 images but 3 metadata groups"):
+            index_domains([p], ["gas"])
+        with h5py.File(p, "a") as f:
+            del f["gas/metadata"]
+        with pytest.raises(ValueError, match=r"a.hdf5 /gas: the 'metadata' group is missing"):
+            index_domains([p], ["gas"])
+
+    def test_missing_attribute(self, tmp_path):
+        views = _views([0])
+        p = write_domain_file(tmp_path / "a.hdf5", "gas", views, galaxy_images(views, 8, 0))
+        with h5py.File(p, "a") as f:
+            del f["gas/metadata/0002"].attrs["gid"]
+        with pytest.raises(ValueError, match=r"a.hdf5 /gas row 2: metadata attribute 'gid' is missing"):
+            index_domains([p], ["gas"])
+
+    def test_corrupt_and_truncated_files(self, tng_set, tmp_path):
+        bad = tmp_path / "bad.hdf5"
+        bad.write_bytes(b"not an hdf5 file at all")
+        with pytest.raises(ValueError, match=r"bad.hdf5: corrupt or truncated HDF5"):
+            index_domains([bad], ["dm"])
+        src = find_files(tng_set)[0]
+        cut = tmp_path / "cut.hdf5"
+        cut.write_bytes(src.read_bytes()[: src.stat().st_size // 3])
+        with pytest.raises(ValueError, match=r"cut.hdf5: corrupt or truncated HDF5"):
+            index_domains([cut], ["dm"])
+
+    def test_nan_pixels_name_file_and_row(self, tmp_path):
+        views = _views(range(4))
+        imgs = galaxy_images(views, 16, 0)
+        imgs[5, 3, 3] = np.nan
+        write_domain_file(tmp_path / "d/dm.hdf5", "dm", views, galaxy_images(views, 16, 1))
+        write_domain_file(tmp_path / "d/gas.hdf5", "gas", views, imgs)
+        dm = GalaxyDataModule(
+            data=str(tmp_path / "d"), source="dm", targets=["gas"], size=16, split=(1, 0, 0), fit_maps=100
+        )
+        with pytest.raises(ValueError, match=r"gas.hdf5 /gas row 5: 1 NaN/Inf pixel"):
+            dm.setup("fit")
+
+    def test_negative_values_under_log(self, tmp_path):
+        views = _views(range(4))
+        imgs = galaxy_images(views, 16, 0)
+        imgs[2, 0, 0] = -5.0
+        write_domain_file(tmp_path / "d/dm.hdf5", "dm", views, galaxy_images(views, 16, 1))
+        write_domain_file(tmp_path / "d/gas.hdf5", "gas", views, imgs)
+        dm = GalaxyDataModule(
+            data=str(tmp_path / "d"), source="dm", targets=["gas"], size=16, split=(1, 0, 0), fit_maps=100
+        )
+        with pytest.raises(
+            ValueError, match=r"gas.hdf5 /gas row 2: 1 negative pixel.*log10 transform of domain 'gas'"
+        ):
+            dm.setup("fit")
+
+    def test_size_not_dividing(self, tng_set):
+        dm = GalaxyDataModule(data=str(tng_set), source="dm", targets=["gas"], size=24)
+        with pytest.raises(ValueError, match="cannot resize 32x32 to 24x24"):
+            dm.setup("fit")
+
+    def test_impossible_configs(self):
+        with pytest.raises(ValueError, match=r"data.targets\[0\]: unknown domain 'gaz'"):
+            GalaxyDataModule(source="dm", targets=["gaz"])
+        with pytest.raises(ValueError, match="cannot also be a target"):
+            GalaxyDataModule(source="gas", targets=["gas"])
+        with pytest.raises(ValueError, match="unknown transform 'log'"):
+            GalaxyDataModule(source="dm", targets=["gas"], transforms={"gas": "log"})
+
+
+class TestMock:
+    def test_deterministic(self, tmp_path):
+        a = write_mock_set(tmp_path / "a", galaxies=3, size=32, seed=5, progress=False)
+        b = write_mock_set(tmp_path / "b", galaxies=3, size=32, seed=5, progress=False)
+        c = write_mock_set(tmp_path / "c", galaxies=3, size=32, seed=6, progress=False)
+        for d in ("dm", "star", "gas", "hi", "temp", "bfield"):
+            (fa,), (fb,), (fc,) = (list((x / d / "hdf5").glob("*.hdf5")) for x in (a, b, c))
+            with h5py.File(fa) as ha, h5py.File(fb) as hb, h5py.File(fc) as hc:
+                assert np.array_equal(ha[f"{d}/images"][()], hb[f"{d}/images"][()])
+                assert not np.array_equal(ha[f"{d}/images"][()], hc[f"{d}/images"][()])
+                assert ha[f"{d}/images"].shape == (12, 32, 32)
+                assert ha[f"{d}/metadata/0005"].attrs["units"] == hb[f"{d}/metadata/0005"].attrs["units"]
+
+    def test_physics_of_the_mock(self):
+        for gid in range(12):
+            p = sample_params(gid, seed=0)
+            for rot in [(0, 0), (40, 20)]:
+                m = render(p, rot, 128)
+                pix = 2 * p.half_extent / 128
+                assert (m["hi"] <= m["gas"]).all()
+                assert all((v >= 0).all() and np.isfinite(v).all() for v in m.values())
+                assert 1e10 < ph.total_mass(m["dm"], pix) < 3e12
+                assert 5e8 < ph.total_mass(m["star"], pix) < 2e11
+                assert 5e8 < ph.total_mass(m["gas"], pix) < 2e11
+                assert 1e4 < m["temp"].min() and m["temp"].max() < 3e6
+                assert 1e-8 < m["bfield"].min() and m["bfield"].max() < 1e-3
+                # B is a power of the gas surface density
+                slope = np.polyfit(np.log10(m["gas"].ravel()), np.log10(m["bfield"].ravel()), 1)[0]
+                assert slope == pytest.approx(0.6, abs=1e-9)
+
+    def test_stellar_disk_r50_matches_analytic(self):
+        from dataclasses import replace
+
+        p = replace(sample_params(1, seed=0), bulge_fraction=0.0, turb_sigma=0.0)
+        star = render(p, (0, 0), 256)["star"]
+        r_ap = p.half_extent
+
+        def m_in(r: float) -> float:
+            return 1 - (1 + r / p.r_d) * math.exp(-r / p.r_d)
+
+        from scipy.optimize import brentq
+
+        r50 = brentq(lambda r: m_in(r) - 0.5 * m_in(r_ap), 1e-3, r_ap)
+        assert ph.half_mass_radius(star, 2 * r_ap / 256) == pytest.approx(r50, rel=0.02)
+
+    def test_gas_and_stars_correlate(self):
+        rs = []
+        for gid in range(6):
+            p = sample_params(gid, seed=0)
+            m = render(p, (0, 0), 128)
+            pix = 2 * p.half_extent / 128
+            r = ph.correlation_coefficient(np.log10(m["gas"]), np.log10(np.maximum(m["star"], 1e3)), pix)
+            rs.append(np.nanmean(r.value[4:40]))
+        assert np.mean(rs) > 0.1 and min(rs) > 0
+
+    def test_datamodule_falls_back_to_mock(self, tmp_path):
+        dm = GalaxyDataModule(
+            source="gas",
+            targets=["hi", "temp"],
+            size=32,
+            mock_dir=str(tmp_path / "mock"),
+            mock_galaxies=5,
+            mock_size=64,
+            batch_size=2,
+        )
+        dm.prepare_data()
+        dm.setup("fit")
+        assert (tmp_path / "mock" / "COMPLETE").is_file()
+        assert len(dm.datasets["train"]) + len(dm.datasets["val"]) + len(dm.datasets["test"]) == 20
+        b = next(iter(dm.train_dataloader()))
+        assert b["target"].shape == (2, 2, 32, 32)
