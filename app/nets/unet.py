@@ -1,0 +1,160 @@
+"""A 2-D U-Net whose blocks are chosen by name (vanilla, residual, attention, vit, mamba)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from app.nets.attention import AttentionGate
+from app.nets.blocks import BLOCKS, BlockOptions, group_norm
+from app.nets.embeddings import TimeEmbedding
+
+__all__ = ["UNet"]
+
+
+class UNet(nn.Module):
+    """U-Net ``(B, in_channels, H, W)`` (+ optional ``(B,)`` times) → ``(B, out_channels, H, W)``.
+
+    Args:
+        in_channels: condition channels (+ noisy-state channels for diffusion families).
+        out_channels: predicted channels; the head is linear (no clamp on physical maps).
+        base_channels: width of the first level; level ``i`` has ``base · channel_mults[i]``.
+        channel_mults: one entry per level; the map is halved ``len − 1`` times.
+        blocks_per_level: blocks per level in the encoder and the decoder.
+        block: block type (see ``app.nets.blocks.BLOCKS``).
+        mixing_levels: levels (0 = full resolution) where attention / ViT / Mamba blocks mix
+            globally; default the two lowest levels. The bottleneck always mixes.
+        time_embedding: None (no conditioning), ``"sinusoidal"`` or ``"fourier"``.
+        attention_gates: gate the skip connections (Attention U-Net).
+        dropout, norm_groups, heads, vit_patch, vit_depth, mamba_patch, mamba_d_state,
+        mamba_expand: block options.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        base_channels: int = 32,
+        channel_mults: tuple[int, ...] | list[int] = (1, 2, 4),
+        blocks_per_level: int = 1,
+        block: str = "residual",
+        mixing_levels: list[int] | None = None,
+        time_embedding: str | None = None,
+        time_features: int = 64,
+        attention_gates: bool = False,
+        dropout: float = 0.0,
+        norm_groups: int = 8,
+        heads: int = 4,
+        vit_patch: int = 1,
+        vit_depth: int = 1,
+        mamba_patch: int = 1,
+        mamba_d_state: int = 8,
+        mamba_expand: int = 2,
+    ) -> None:
+        super().__init__()
+        block_cls = BLOCKS.get(block, "model.net.block")
+        mults = list(channel_mults)
+        if not mults or min(mults) < 1 or base_channels < 1 or blocks_per_level < 1:
+            raise ValueError("UNet: channel_mults, base_channels and blocks_per_level must be positive")
+        self.levels = len(mults)
+        self.block = block
+        mixing = set(range(max(0, self.levels - 2), self.levels) if mixing_levels is None else mixing_levels)
+        bad = [m for m in mixing if not 0 <= m < self.levels]
+        if bad:
+            raise ValueError(f"model.net.mixing_levels: {bad} outside 0..{self.levels - 1}")
+        self.mixing_levels = sorted(mixing)
+        self.patches = {"vit": vit_patch, "mamba": mamba_patch}.get(block, 1)
+        opts = BlockOptions(
+            dropout, norm_groups, heads, vit_patch, vit_depth, 2.0, mamba_patch, mamba_d_state, mamba_expand
+        )
+        emb_dim = 4 * base_channels if time_embedding else None
+        self.time_embed = TimeEmbedding(time_embedding, emb_dim, time_features) if time_embedding else None
+        widths = [base_channels * m for m in mults]
+        self.stem = nn.Conv2d(in_channels, widths[0], 3, padding=1)
+        self.down = nn.ModuleList()
+        self.downsample = nn.ModuleList()
+        ch = widths[0]
+        for i, w in enumerate(widths):
+            self.down.append(
+                nn.ModuleList(
+                    block_cls(ch if j == 0 else w, w, emb_dim, i in mixing, opts)
+                    for j in range(blocks_per_level)
+                )
+            )
+            ch = w
+            if i < self.levels - 1:
+                self.downsample.append(nn.Conv2d(w, w, 3, stride=2, padding=1))
+        self.mid = nn.ModuleList(
+            [block_cls(ch, ch, emb_dim, True, opts), block_cls(ch, ch, emb_dim, True, opts)]
+        )
+        self.up = nn.ModuleList()
+        self.gates = nn.ModuleList()
+        self.upsample = nn.ModuleList()
+        for i in reversed(range(self.levels)):
+            w = widths[i]
+            self.gates.append(AttentionGate(w, ch) if attention_gates else nn.Identity())
+            self.up.append(
+                nn.ModuleList(
+                    block_cls(ch + w if j == 0 else w, w, emb_dim, i in mixing, opts)
+                    for j in range(blocks_per_level)
+                )
+            )
+            ch = w
+            if i > 0:
+                self.upsample.append(nn.Conv2d(w, w, 3, padding=1))
+        self.out_norm = group_norm(ch, norm_groups)
+        self.out = nn.Conv2d(ch, out_channels, 3, padding=1)
+        self.attention_gates = attention_gates
+
+    @property
+    def size_multiple(self) -> int:
+        """H and W must be multiples of this (2^(levels−1), and 2^level × patch at mixing levels)."""
+        needs = [2 ** (self.levels - 1)] + [
+            2**lvl * self.patches for lvl in [*self.mixing_levels, self.levels - 1]
+        ]
+        return math.lcm(*needs)
+
+    def check_size(self, height: int, width: int) -> None:
+        """Raise a ValueError if ``(height, width)`` maps cannot pass through the net."""
+        for lvl in [*self.mixing_levels, self.levels - 1]:
+            need = 2**lvl * self.patches
+            if height % need or width % need:
+                raise ValueError(
+                    f"image size {height}x{width}: level {lvl} of this {self.levels}-level U-Net with "
+                    f"{self.block} blocks needs H and W divisible by {need} (2^{lvl} x patch {self.patches})"
+                )
+        need = 2 ** (self.levels - 1)
+        if height % need or width % need:
+            raise ValueError(f"image size {height}x{width} is not divisible by 2^(levels-1) = {need}")
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_size(*x.shape[-2:])
+        if self.time_embed is not None:
+            if t is None:
+                raise ValueError("this U-Net has a time embedding: pass t of shape (B,)")
+            emb = self.time_embed(t.expand(x.shape[0]) if t.numel() == 1 else t)
+        else:
+            emb = None
+        h = self.stem(x)
+        skips = []
+        for i, blocks in enumerate(self.down):
+            for blk in blocks:
+                h = blk(h, emb)
+            skips.append(h)
+            if i < self.levels - 1:
+                h = self.downsample[i](h)
+        for blk in self.mid:
+            h = blk(h, emb)
+        for k, blocks in enumerate(self.up):
+            skip = skips.pop()
+            if self.attention_gates:
+                skip = self.gates[k](skip, h)
+            h = torch.cat([h, skip], dim=1)
+            for blk in blocks:
+                h = blk(h, emb)
+            if k < self.levels - 1:
+                h = self.upsample[k](F.interpolate(h, scale_factor=2.0, mode="nearest"))
+        return self.out(F.silu(self.out_norm(h)))
