@@ -192,9 +192,10 @@ def test_augmentation_is_identical_for_source_and_target(tng_set):
     dm.setup("fit")
     plain = dm.datasets["val"]
     aug = dm.datasets["train"]
-    torch.manual_seed(0)
+    flips = set()
     for i in range(6):
-        item = aug[i]
+        item = aug[(i, 3)]
+        assert torch.equal(aug[(i, 3)]["source"], item["source"])  # seeded by (seed, epoch, index)
         aug.augment = False
         ref = aug[i]
         aug.augment = True
@@ -208,7 +209,9 @@ def test_augmentation_is_identical_for_source_and_target(tng_set):
                 if torch.equal(s, item["source"]):
                     assert torch.equal(t, item["target"])
                     matched = True
+                    flips.add((k, flip))
         assert matched
+    assert len(flips) > 1
     assert not plain.augment
 
 

@@ -14,6 +14,7 @@ from app.data.catalog import PairedRow, PairingReport, find_files, index_domains
 from app.data.dataset import MapReader, PairedMapDataset
 from app.data.domains import get_domain
 from app.data.mock import write_mock_set
+from app.data.sampler import EpochSampler
 from app.data.transforms import MapTransform, RunningMoments, make_transform
 
 __all__ = ["GalaxyDataModule", "ensure_mock"]
@@ -141,7 +142,7 @@ class GalaxyDataModule(L.LightningDataModule):
         for name in ("train", "val", "test"):
             self.datasets[name] = PairedMapDataset(
                 self.splits[name], self.source, self.targets, self.transforms, reader,
-                augment=self.hparams.augment and name == "train",
+                augment=self.hparams.augment and name == "train", seed=self.hparams.seed,
             )  # fmt: skip
 
     def _fit_transforms(self, train: PairedMapDataset) -> None:
@@ -193,14 +194,14 @@ class GalaxyDataModule(L.LightningDataModule):
         if not self.datasets:
             self.setup()
         workers = self.hparams.num_workers
-        generator = torch.Generator().manual_seed(self.hparams.seed) if shuffle else None
+        dataset = self.datasets[name]
         return DataLoader(
-            self.datasets[name],
+            dataset,
             batch_size=self.hparams.batch_size,
-            shuffle=shuffle,
+            sampler=EpochSampler(len(dataset), self.hparams.seed, shuffle),
             num_workers=workers,
             persistent_workers=workers > 0,
-            generator=generator,
+            generator=torch.Generator().manual_seed(self.hparams.seed),  # worker seeds, not the global RNG
             drop_last=False,
         )
 

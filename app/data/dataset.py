@@ -104,6 +104,7 @@ class PairedMapDataset(Dataset):
         transforms: dict[str, MapTransform],
         reader: MapReader,
         augment: bool = False,
+        seed: int = 0,
     ) -> None:
         self.rows = rows
         self.source = source
@@ -111,6 +112,7 @@ class PairedMapDataset(Dataset):
         self.transforms = transforms
         self.reader = reader
         self.augment = augment
+        self.seed = seed
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -127,13 +129,15 @@ class PairedMapDataset(Dataset):
         t.check_input(x, row.refs[domain].where)
         return t.forward(x).to(torch.float32)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
+        index, epoch = item if isinstance(item, tuple) else (item, 0)
         row = self.rows[index]
         src = self._normalised(index, self.source)[None]
         tgt = torch.stack([self._normalised(index, d) for d in self.targets])
-        if self.augment:
-            k = int(torch.randint(4, ()))
-            flip = bool(torch.randint(2, ()))
+        if self.augment:  # seeded by (seed, epoch, index): identical after a resume, in any worker
+            g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 1_000_033 + index)
+            k = int(torch.randint(4, (), generator=g))
+            flip = bool(torch.randint(2, (), generator=g))
             both = torch.cat([src, tgt])
             both = torch.rot90(both, k, dims=(-2, -1))
             if flip:

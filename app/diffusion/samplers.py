@@ -41,7 +41,9 @@ SAMPLERS: Registry[Callable[..., torch.Tensor]] = Registry("sampler")
 # ------------------------------------------------------------------------ σ grids
 
 
-def karras_sigmas(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> torch.Tensor:
+def karras_sigmas(
+    n: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0
+) -> torch.Tensor:
     """Karras et al. (2022) grid of ``n`` σ from ``sigma_max`` to ``sigma_min``, then 0: ``(n + 1,)`` float64."""
     if n < 1:
         raise ValueError(f"steps must be >= 1, got {n}")
@@ -53,7 +55,9 @@ def karras_sigmas(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho
     return torch.cat([sig, sig.new_zeros(1)])
 
 
-def ddpm_sigmas(alphas_cumprod: torch.Tensor, n: int, spacing: str = "trailing") -> tuple[torch.Tensor, torch.Tensor]:
+def ddpm_sigmas(
+    alphas_cumprod: torch.Tensor, n: int, spacing: str = "trailing"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """σ grid ``(n + 1,)`` (ending in 0) and timesteps ``(n,)`` of ``n`` steps on a discrete VP schedule.
 
     ``spacing``: ``"leading"`` (t = i·T/n, the DDIM paper's), ``"trailing"`` (from
@@ -138,14 +142,18 @@ def lms_coefficients(sigmas: np.ndarray | torch.Tensor, i: int, order: int) -> n
     for j in range(order):
         others = [nodes[m] for m in range(order) if m != j]
         denom = np.prod([nodes[j] - o for o in others]) if others else 1.0
-        poly = np.polynomial.Polynomial.fromroots(others) / denom if others else np.polynomial.Polynomial([1.0])
+        poly = (
+            np.polynomial.Polynomial.fromroots(others) / denom if others else np.polynomial.Polynomial([1.0])
+        )
         integral = poly.integ()
         coeffs.append(integral(s[i + 1]) - integral(s[i]))
     return np.asarray(coeffs)
 
 
 @SAMPLERS.register("lms")
-def sample_lms(denoise: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *, order: int = 4, **_: object) -> torch.Tensor:
+def sample_lms(
+    denoise: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *, order: int = 4, **_: object
+) -> torch.Tensor:
     """Linear multistep (Adams–Bashforth in σ) of ``order``, ramping up from first order."""
     if order < 1:
         raise ValueError(f"LMS order must be >= 1, got {order}")
@@ -212,7 +220,12 @@ def sample_ddim(
 
 @SAMPLERS.register("ddpm")
 def sample_ddpm(
-    denoise: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *, generator: torch.Generator | None = None, **_: object
+    denoise: Denoiser,
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    **_: object,
 ) -> torch.Tensor:
     """DDPM ancestral sampling (posterior variance β̃): DDIM with η = 1 on the full grid."""
     return sample_ddim(denoise, x, sigmas, eta=1.0, generator=generator)

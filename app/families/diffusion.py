@@ -1,0 +1,112 @@
+"""Score-based diffusion conditioned by channel concatenation (ε, v or EDM parameterisation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from app.diffusion.parameterizations import make_parameterization
+from app.diffusion.samplers import SAMPLERS
+from app.families.base import Translator, build_unet
+
+__all__ = ["Diffusion", "DiffusionMamba"]
+
+
+class Diffusion(Translator):
+    """Conditional diffusion: ``D(x; σ, source)`` with any sampler of ``app.diffusion.samplers``.
+
+    Args:
+        net: U-Net options (``model.net``); channels are set by the family.
+        target_channels: number of target channels (linked to data.targets by the CLI).
+        parameterization: ``eps``, ``v`` (discrete VP ``schedule``/``timesteps``) or ``edm``.
+        sigma_data: EDM's data std; ``"auto"`` measures it on normalised training targets.
+        sampler, steps, eta, spacing, churn: sampling used at validation and prediction
+            (``euler``, ``heun``, ``lms``, ``dpmpp_2m``, ``ddim``, ``ddpm``); overridable per call.
+    """
+
+    def __init__(
+        self,
+        net: dict[str, Any] | None = None,
+        target_channels: int = 1,
+        parameterization: str = "edm",
+        schedule: str = "linear",
+        timesteps: int = 1000,
+        sigma_data: float | str = "auto",
+        p_mean: float = -1.2,
+        p_std: float = 1.2,
+        sigma_min: float = 0.002,
+        sigma_max: float = 80.0,
+        sampler: str = "dpmpp_2m",
+        steps: int = 20,
+        eta: float = 0.0,
+        spacing: str = "trailing",
+        churn: float = 0.0,
+        lr: float = 2e-4,
+        ema_decay: float = 0.999,
+        val_batches: int = 1,
+        sample_seed: int = 1234,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        SAMPLERS.get(sampler, "model.sampler")
+        if steps < 1:
+            raise ValueError(f"model.steps must be >= 1, got {steps}")
+        if not (sigma_data == "auto" or (isinstance(sigma_data, (int, float)) and sigma_data > 0)):
+            raise ValueError(f"model.sigma_data must be 'auto' or positive, got {sigma_data!r}")
+        make_parameterization(parameterization, schedule=schedule, timesteps=timesteps)  # validates names
+        time = "fourier" if parameterization == "edm" else "sinusoidal"
+        self.net = build_unet(net, 1 + target_channels, target_channels, time)
+        self._init_common(target_channels, ema_decay, val_batches)
+        initial = 1.0 if sigma_data == "auto" else float(sigma_data)
+        self.register_buffer("sigma_data", torch.tensor(initial, dtype=torch.float64))
+        self.register_buffer("sigma_data_measured", torch.tensor(sigma_data != "auto"))
+
+    @property
+    def param(self):
+        h = self.hparams
+        return make_parameterization(
+            h.parameterization, schedule=h.schedule, timesteps=h.timesteps, sigma_data=float(self.sigma_data),
+            p_mean=h.p_mean, p_std=h.p_std, sigma_min=h.sigma_min, sigma_max=h.sigma_max,
+        )  # fmt: skip
+
+    def on_fit_start(self) -> None:
+        """Measure σ_data on (up to 8 batches of) the normalised training targets, once."""
+        if bool(self.sigma_data_measured):
+            return
+        loader = self.trainer.datamodule.train_dataloader()
+        total, total_sq, n = 0.0, 0.0, 0
+        for i, batch in enumerate(loader):
+            t = batch["target"].double()
+            total, total_sq, n = total + float(t.sum()), total_sq + float((t * t).sum()), n + t.numel()
+            if i >= 7:
+                break
+        mean = total / n
+        self.sigma_data.fill_(max((total_sq / n - mean**2) ** 0.5, 1e-3))
+        self.sigma_data_measured.fill_(True)
+
+    def training_loss(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.param.loss(self.net, batch["target"], batch["source"], generator)
+
+    def generate(
+        self, source: torch.Tensor, generator: torch.Generator | None = None, **overrides: Any
+    ) -> torch.Tensor:
+        h = {**self.hparams, **overrides}
+        sampler = SAMPLERS.get(h["sampler"], "sampler")
+        param = self.param
+        sigmas = param.sampling_sigmas(int(h["steps"]), h["sampler"], h["spacing"]).to(source.device)
+        shape = (source.shape[0], self.hparams.target_channels, *source.shape[-2:])
+        z = torch.randn(shape, generator=generator, device=source.device, dtype=source.dtype)
+        start = float(sigmas[0]) if param.name == "edm" else float((1 + sigmas[0] ** 2) ** 0.5)
+        net = self.inference_net
+        with torch.no_grad():
+            denoise = param.denoiser(lambda x, t: net(x, t), source)
+            return sampler(denoise, z * start, sigmas, eta=h["eta"], churn=h["churn"], generator=generator)
+
+
+class DiffusionMamba(Diffusion):
+    """Diffusion Mamba: the diffusion family on the Mamba U-Net (``block: mamba`` by default)."""
+
+    def __init__(self, net: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        net = {"block": "mamba", **(net or {})}
+        super().__init__(net=net, **kwargs)

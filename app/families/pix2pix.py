@@ -1,0 +1,114 @@
+"""pix2pix conditional GAN (Isola et al. 2017) with a linear output head."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from app.families.base import Translator, build_unet
+from app.nets import PatchDiscriminator
+
+__all__ = ["Pix2Pix"]
+
+
+class Pix2Pix(Translator):
+    """U-Net generator + PatchGAN on (condition, map); GAN loss + ``l1_weight``·L1.
+
+    Manual optimisation with two Adam optimisers; the linear-decay schedules are stepped
+    by hand at each epoch end (``epochs_constant`` epochs at ``lr``, then linear to 0 over
+    ``epochs_decay``). Lightning counts both optimiser steps, so ``trainer.global_step``
+    advances by 2 per batch. ``gan_loss``: ``bce`` (non-saturating) or ``lsgan``.
+    """
+
+    def __init__(
+        self,
+        net: dict[str, Any] | None = None,
+        target_channels: int = 1,
+        discriminator: dict[str, Any] | None = None,
+        gan_loss: str = "bce",
+        l1_weight: float = 100.0,
+        lr: float = 2e-4,
+        beta1: float = 0.5,
+        epochs_constant: int = 100,
+        epochs_decay: int = 100,
+        gradient_clip: float = 0.0,
+        ema_decay: float = 0.999,
+        val_batches: int = 1,
+        sample_seed: int = 1234,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if gan_loss not in ("bce", "lsgan"):
+            raise ValueError(f"model.gan_loss: unknown {gan_loss!r}; choose bce or lsgan")
+        self.automatic_optimization = False
+        self.net = build_unet(net, 1, target_channels, None)
+        try:
+            self.discriminator = PatchDiscriminator(1 + target_channels, **(discriminator or {}))
+        except TypeError as err:
+            raise ValueError(f"model.discriminator: {err}") from None
+        self._init_common(target_channels, ema_decay, val_batches)
+
+    def _gan(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
+        target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+        if self.hparams.gan_loss == "bce":
+            return F.binary_cross_entropy_with_logits(logits, target)
+        return F.mse_loss(logits, target)
+
+    def training_loss(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
+        """Validation loss: the L1 distance of the generator's map (normalised units)."""
+        return F.l1_loss(self.inference_net(batch["source"]), batch["target"])
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        a, b = batch["source"], batch["target"]
+        fake = self.net(a)
+        # discriminator
+        loss_d = 0.5 * (
+            self._gan(self.discriminator(a, b), True) + self._gan(self.discriminator(a, fake.detach()), False)
+        )
+        self._check_finite(loss_d, "discriminator loss")
+        opt_d.zero_grad()
+        self.manual_backward(loss_d)
+        if self.hparams.gradient_clip > 0:
+            self.clip_gradients(opt_d, gradient_clip_val=self.hparams.gradient_clip)
+        opt_d.step()
+        # generator
+        self.toggle_optimizer(opt_g)
+        l1 = F.l1_loss(fake, b)
+        loss_g = self._gan(self.discriminator(a, fake), True) + self.hparams.l1_weight * l1
+        self._check_finite(loss_g, "generator loss")
+        opt_g.zero_grad()
+        self.manual_backward(loss_g)
+        if self.hparams.gradient_clip > 0:
+            self.clip_gradients(opt_g, gradient_clip_val=self.hparams.gradient_clip)
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+        n = a.shape[0]
+        self.log_dict(
+            {"train/g_loss": loss_g, "train/d_loss": loss_d, "train/l1": l1}, prog_bar=True, batch_size=n
+        )
+        self.log("train/loss", l1, batch_size=n)
+
+    def on_train_epoch_end(self) -> None:
+        for sched in self.lr_schedulers():
+            sched.step()
+
+    def generate(
+        self, source: torch.Tensor, generator: torch.Generator | None = None, **overrides: Any
+    ) -> torch.Tensor:
+        with torch.no_grad():
+            return self.inference_net(source)
+
+    def configure_optimizers(self):
+        h = self.hparams
+        betas = (h.beta1, 0.999)
+        opt_g = torch.optim.Adam(self.net.parameters(), lr=h.lr, betas=betas)
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=h.lr, betas=betas)
+
+        def rule(epoch: int) -> float:
+            return 1.0 - max(0, epoch + 1 - h.epochs_constant) / float(h.epochs_decay + 1)
+
+        scheds = [torch.optim.lr_scheduler.LambdaLR(o, rule) for o in (opt_g, opt_d)]
+        return [opt_g, opt_d], scheds

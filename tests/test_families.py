@@ -1,0 +1,223 @@
+"""Generator families: training, checkpoint round trips, exact resume, failure modes, the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+from app.data import GalaxyDataModule, write_mock_set
+from app.families import Diffusion, DiffusionMamba, InDI, Pix2Pix
+
+NET = {"base_channels": 8, "channel_mults": [1, 2], "block": "residual"}
+FAMILIES = {
+    "indi": lambda: InDI(net=NET, steps=3),
+    "diffusion_edm": lambda: Diffusion(net=NET, steps=3, sampler="heun"),
+    "diffusion_eps_ddim": lambda: Diffusion(net=NET, steps=4, parameterization="eps", sampler="ddim"),
+    "diffusion_v": lambda: Diffusion(
+        net=NET, steps=3, parameterization="v", schedule="cosine", sampler="dpmpp_2m"
+    ),
+    "pix2pix": lambda: Pix2Pix(net=NET, discriminator={"base_channels": 8, "n_layers": 2}),
+    "dim": lambda: DiffusionMamba(net={**NET, "mamba_d_state": 4}, steps=2, sampler="euler"),
+}
+
+
+@pytest.fixture(scope="module")
+def mock_dir(tmp_path_factory) -> Path:
+    logging.getLogger("app").setLevel(logging.ERROR)
+    return write_mock_set(
+        tmp_path_factory.mktemp("mock") / "set", galaxies=8, size=32, seed=0, progress=False
+    )
+
+
+def _dm(mock_dir: Path, **kw) -> GalaxyDataModule:
+    opts = {
+        "source": "dm",
+        "targets": ["gas"],
+        "size": 16,
+        "batch_size": 4,
+        "seed": 0,
+        "split": (0.5, 0.25, 0.25),
+    } | kw
+    return GalaxyDataModule(data=str(mock_dir), **opts)
+
+
+def _trainer(tmp_path: Path, **kw) -> L.Trainer:
+    opts = {"logger": False, "enable_progress_bar": False, "enable_model_summary": False, "default_root_dir": tmp_path,
+            "accelerator": "cpu", "deterministic": True, "num_sanity_val_steps": 0} | kw  # fmt: skip
+    return L.Trainer(**opts)
+
+
+class Losses(Callback):
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.values.append(float(trainer.callback_metrics["train/loss"]))
+
+
+@pytest.mark.parametrize("name", [n for n in FAMILIES if n != "pix2pix"])
+def test_family_loss_decreases_on_a_fixed_batch(mock_dir, name):
+    torch.manual_seed(0)
+    model = FAMILIES[name]()
+    dm = _dm(mock_dir, augment=False)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    opt = torch.optim.Adam(model.net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(25):
+        loss = model.training_loss(batch, generator=torch.Generator().manual_seed(0))  # same noise each step
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_pix2pix_trains_both_players(mock_dir, tmp_path):
+    torch.manual_seed(0)
+    rec = Losses()
+    model = Pix2Pix(net=NET, discriminator={"base_channels": 8, "n_layers": 2}, lr=2e-3)
+    trainer = _trainer(
+        tmp_path, max_epochs=25, overfit_batches=1, enable_checkpointing=False, callbacks=[rec]
+    )
+    trainer.fit(model, datamodule=_dm(mock_dir, augment=False))
+    assert rec.values[-1] < 0.5 * rec.values[0]  # the L1 of the generator
+    assert "train/d_loss" in trainer.callback_metrics and "train/g_loss" in trainer.callback_metrics
+    assert trainer.global_step == 2 * 25  # manual optimisation: two optimiser steps per batch
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_checkpoint_round_trip_predicts_identically(mock_dir, tmp_path, name):
+    torch.manual_seed(0)
+    model = FAMILIES[name]()
+    dm = _dm(mock_dir)
+    trainer = _trainer(
+        tmp_path,
+        max_steps=2,
+        limit_val_batches=1,
+        callbacks=[ModelCheckpoint(dirpath=tmp_path, save_last=True)],
+    )
+    trainer.fit(model, datamodule=dm)
+    source = next(iter(dm.val_dataloader()))["source"]
+    model.eval()
+    before = model.generate(source, generator=torch.Generator().manual_seed(7))
+    loaded = type(model).load_from_checkpoint(tmp_path / "last.ckpt")
+    loaded.eval()
+    after = loaded.generate(source, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(before, after)
+    if isinstance(model, Diffusion):
+        assert float(loaded.sigma_data) == float(model.sigma_data) and bool(loaded.sigma_data_measured)
+    ckpt = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    assert "GalaxyDataModule" in ckpt and ckpt["GalaxyDataModule"]["transforms"]["gas"]["fitted"]
+    assert any(k.startswith("ema_net.") for k in ckpt["state_dict"])
+
+
+def test_resume_continues_with_the_same_losses(mock_dir, tmp_path):
+    def run(epochs: int, ckpt: Path | None, root: Path) -> list[float]:
+        L.seed_everything(3)
+        rec = Losses()
+        cb = ModelCheckpoint(dirpath=root, save_last=True)
+        trainer = _trainer(
+            root, max_epochs=epochs, limit_train_batches=3, limit_val_batches=1, callbacks=[rec, cb]
+        )
+        trainer.fit(Diffusion(net=NET, steps=2, sampler="euler"), datamodule=_dm(mock_dir), ckpt_path=ckpt)
+        return rec.values
+
+    full = run(3, None, tmp_path / "full")
+    first = run(1, None, tmp_path / "part")
+    resumed = run(3, tmp_path / "part" / "last.ckpt", tmp_path / "part")
+    assert len(full) == 9 and first == full[:3]
+    assert resumed == pytest.approx(full[3:], rel=1e-6, abs=0)
+
+
+class _Exploding(InDI):
+    def training_loss(self, batch, generator=None):
+        loss = super().training_loss(batch, generator)
+        return loss * float("nan") if self.training and self.global_step >= 2 else loss
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(mock_dir, tmp_path):
+    cb = ModelCheckpoint(dirpath=tmp_path, save_last=True, every_n_train_steps=1)
+    trainer = _trainer(tmp_path, max_steps=10, limit_val_batches=0, callbacks=[cb])
+    with pytest.raises(
+        FloatingPointError, match=r"non-finite training loss \(nan\) at step 2.*last good checkpoint is kept"
+    ):
+        trainer.fit(_Exploding(net=NET, steps=2), datamodule=_dm(mock_dir))
+    ckpt = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 2
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
+
+
+class TestBadConfig:
+    def test_unknown_block_and_sampler(self):
+        with pytest.raises(ValueError, match=r"model.net.block: unknown block type 'transformer'"):
+            InDI(net={"block": "transformer"})
+        with pytest.raises(ValueError, match=r"model.sampler: unknown sampler 'plms'"):
+            Diffusion(net=NET, sampler="plms")
+        with pytest.raises(ValueError, match=r"model.parameterization: unknown parameterization 'x0'"):
+            Diffusion(net=NET, parameterization="x0")
+        with pytest.raises(ValueError, match=r"model.net.in_channels is 3"):
+            InDI(net={**NET, "in_channels": 3})
+
+    def test_size_not_divisible_fails_before_training(self, mock_dir, tmp_path):
+        rec = Losses()
+        model = InDI(net={**NET, "channel_mults": [1, 2, 2, 2, 2, 2]})  # 6 levels: 2^5 = 32
+        with pytest.raises(ValueError, match=r"data.size=16 does not fit model.net.*divisible by 32"):
+            _trainer(tmp_path, max_steps=2, callbacks=[rec]).fit(model, datamodule=_dm(mock_dir))
+        assert rec.values == []
+
+    def test_target_count_mismatch(self, mock_dir, tmp_path):
+        with pytest.raises(ValueError, match=r"model.target_channels is 1 but data.targets lists 2"):
+            _trainer(tmp_path, max_steps=1).fit(
+                InDI(net=NET), datamodule=_dm(mock_dir, targets=["gas", "hi"])
+            )
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
+
+
+def test_cli_fit_predict_and_bad_key(mock_dir, tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    sha = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in mock_dir.rglob("*.hdf5")}
+    common = [
+        "--config", str(root / "configs/quickstart.yaml"), "--data.init_args.data", str(mock_dir),
+        "--data.init_args.size", "16", "--data.init_args.split", "[0.5, 0.25, 0.25]",
+        "--trainer.default_root_dir", str(tmp_path), "--trainer.logger.init_args.save_dir", str(tmp_path),
+        "--trainer.callbacks+=app.predict.MapWriter", "--trainer.callbacks.output_dir", str(tmp_path / "pred"),
+    ]  # fmt: skip
+    fit = _cli(
+        "fit", *common, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", cwd=tmp_path
+    )
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    ckpt = next(tmp_path.rglob("last.ckpt"))
+    pred = _cli("predict", *common, "--ckpt_path", str(ckpt), cwd=tmp_path)
+    assert pred.returncode == 0, pred.stderr[-3000:]
+    out = next((tmp_path / "pred").rglob("prediction.gas.hdf5"))
+    with h5py.File(out) as f:
+        images = f["gas/images"][()]
+        assert images.shape[1:] == (16, 16) and images.shape[0] >= 1
+        assert (images >= 0).all() and f["gas/metadata/0000"].attrs["units"] == "solMass / kpc2"
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in mock_dir.rglob("*.hdf5")} == sha
+    bad = _cli(
+        "fit",
+        *common,
+        "--model.init_args.net.block",
+        "transformer",
+        "--trainer.max_epochs",
+        "1",
+        cwd=tmp_path,
+    )
+    assert bad.returncode != 0 and "model.net.block: unknown block type 'transformer'" in bad.stderr
