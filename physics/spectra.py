@@ -34,6 +34,7 @@ __all__ = [
     "dimensionless_power",
     "error_power",
     "fundamental_frequency",
+    "mode_bins",
     "nyquist_frequency",
     "power_law_slope",
     "power_spectrum",
@@ -498,6 +499,16 @@ def power_law_slope(spectrum: PowerSpectrum, k_min: Any = None, k_max: Any = Non
         amplitude=give_back(amp, boundary, pu),
         slope_error=give_back(slope_err, boundary),
     )
+
+
+def mode_bins(shape: tuple[int, ...], log_bins: int | None = None) -> tuple[Any, Any]:
+    """``(k / k_F, n_modes)`` of the bins of maps of ``shape`` (numpy, ``(n_bins,)`` each).
+
+    The bins depend only on the map's pixel dimensions, so maps of different physical pixel
+    scale share them when compared in units of ``k_F``.
+    """
+    modes = _modes(int(shape[-2]), int(shape[-1]), log_bins, "cpu")
+    return modes.k_mean.numpy().copy(), modes.n_modes.numpy().copy()
 
 
 def fundamental_frequency(shape: tuple[int, ...], pixel_size: Any = None, *, extent: Any = None) -> Any:

@@ -196,7 +196,6 @@ def test_cli_fit_predict_and_bad_key(mock_dir, tmp_path):
         "--config", str(root / "configs/quickstart.yaml"), "--data.init_args.data", str(mock_dir),
         "--data.init_args.size", "16", "--data.init_args.split", "[0.5, 0.25, 0.25]",
         "--trainer.default_root_dir", str(tmp_path), "--trainer.logger.init_args.save_dir", str(tmp_path),
-        "--trainer.callbacks+=app.predict.MapWriter", "--trainer.callbacks.output_dir", str(tmp_path / "pred"),
     ]  # fmt: skip
     fit = _cli(
         "fit", *common, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", cwd=tmp_path
@@ -205,7 +204,9 @@ def test_cli_fit_predict_and_bad_key(mock_dir, tmp_path):
     ckpt = next(tmp_path.rglob("last.ckpt"))
     pred = _cli("predict", *common, "--ckpt_path", str(ckpt), cwd=tmp_path)
     assert pred.returncode == 0, pred.stderr[-3000:]
-    out = next((tmp_path / "pred").rglob("prediction.gas.hdf5"))
+    out = next(
+        (tmp_path / "runs" / "quickstart" / "predictions").rglob("prediction.gas.hdf5")
+    )  # the config's MapWriter, cwd-relative
     with h5py.File(out) as f:
         images = f["gas/images"][()]
         assert images.shape[1:] == (16, 16) and images.shape[0] >= 1

@@ -1,1 +1,28 @@
-"""Scientific validation: torchmetrics metrics over ``physics``, early stopping and reports."""
+"""Scientific validation: torchmetrics metrics over ``physics``, physics-based early stopping, reports."""
+
+from validation.callbacks import PhysicsCheckpoint, PhysicsEarlyStopping
+from validation.collection import DEFAULT_WEIGHTS, PhysicsMetrics, physics_score
+from validation.metrics import (
+    CrossCorrelationError,
+    HalfMassRadiusError,
+    PixelW1Dex,
+    PowerSpectrumError,
+    ProfileErrorDex,
+    RelativeMassError,
+    TransferFunctionError,
+)
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "CrossCorrelationError",
+    "HalfMassRadiusError",
+    "PhysicsCheckpoint",
+    "PhysicsEarlyStopping",
+    "PhysicsMetrics",
+    "PixelW1Dex",
+    "PowerSpectrumError",
+    "ProfileErrorDex",
+    "RelativeMassError",
+    "TransferFunctionError",
+    "physics_score",
+]

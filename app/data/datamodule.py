@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from app.data.catalog import PairedRow, PairingReport, find_files, index_domains, pair_rows, split_by_galaxy
 from app.data.dataset import MapReader, PairedMapDataset
 from app.data.domains import get_domain
-from app.data.mock import write_mock_set
+from app.data.mock import MOCK_VERSION, write_mock_set
 from app.data.sampler import EpochSampler
 from app.data.transforms import MapTransform, RunningMoments, make_transform
 
@@ -26,7 +26,7 @@ def ensure_mock(folder: str | Path, galaxies: int, size: int, seed: int) -> Path
     """The mock set at ``folder``, written first if missing or made with other settings."""
     folder = Path(folder)
     marker = folder / "COMPLETE"
-    wanted = f"galaxies={galaxies} size={size} seed={seed} views=4\n"
+    wanted = f"version={MOCK_VERSION} galaxies={galaxies} size={size} seed={seed} views=4\n"
     if marker.is_file() and marker.read_text() == wanted:
         return folder
     log.info("writing %d mock galaxies (%d², seed %d) to %s", galaxies, size, seed, folder)

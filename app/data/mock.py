@@ -4,7 +4,8 @@ Each galaxy is drawn from seeded distributions and rendered analytically in six 
 that are physically coupled, so that translation between them is learnable and the
 physics statistics are meaningful (the model and its parameters: ``docs/data.md``):
 
-* dark matter: projected NFW halo plus Plummer subhaloes placed in 3-D and rotated;
+* dark matter: an oblate NFW halo aligned with the disk (axis ratio 0.7, so its projection
+  shows the viewing angle) plus Plummer subhaloes placed in 3-D and rotated;
 * stars: exponential disk (seen at the viewing angle) plus a Plummer bulge, modulated by
   the same log-normal turbulence as the gas (to a weaker power), so they correlate;
 * gas: exponential cold disk with log-normal turbulence plus a hot cored halo;
@@ -35,6 +36,7 @@ from scipy.optimize import brentq
 __all__ = ["MOCK_DOMAINS", "GalaxyParams", "params_table", "render", "sample_params", "write_mock_set"]
 
 MOCK_DOMAINS = ("dm", "star", "gas", "hi", "temp", "bfield")
+MOCK_VERSION = 2  # bump whenever the model changes, so cached sets are rewritten
 UNITS = {"dm": "solMass / kpc2", "star": "solMass / kpc2", "gas": "solMass / kpc2",
          "hi": "solMass / kpc2", "temp": "K", "bfield": "G"}  # fmt: skip
 SNAPSHOT_REDSHIFT = {50: 1.0, 67: 0.5, 78: 0.3, 84: 0.2, 91: 0.1, 99: 0.0}
@@ -45,6 +47,7 @@ X_H = 0.76
 SIGMA_HI_CRIT = 10**6.8  # Msun/kpc², neutral fraction 1/2 of X_H
 STAR_PARTICLE_FLOOR = 1e4  # Msun/kpc²: below one TNG50 star particle per (3 kpc)², pixels are empty
 HI_FLOOR = 1.0  # Msun/kpc²
+HALO_AXIS_RATIO = 0.7  # intrinsic minor/major axis ratio of the (oblate, disk-aligned) inner halo
 
 
 @dataclass(frozen=True)
@@ -203,11 +206,22 @@ def render(p: GalaxyParams, rotxy: tuple[int, int], size: int) -> dict[str, np.n
 
     bfield = p.b0 * (gas / 1e7) ** 0.6
 
-    # dark matter: NFW (centre softened by half a pixel) + subhaloes rotated with the view
+    # dark matter: oblate NFW aligned with the disk (centre softened by half a pixel) +
+    # subhaloes rotated with the view. An oblate spheroid of axis ratio q seen at inclination
+    # i projects to an ellipse of axis ratio q_p = sqrt(cos²i + q² sin²i), its minor axis
+    # along the projected disk normal; Σ is scaled by 1/q_p so the projected mass is kept.
     r_s = p.r200 / p.c200
     rho_s = p.m200 / (4 * math.pi * r_s**3 * (math.log(1 + p.c200) - p.c200 / (1 + p.c200)))
-    xr = np.maximum(np.sqrt(r2), 0.5 * pix) / r_s
-    dm = 2 * rho_s * r_s * _nfw_f(xr)
+    normal = rot[:2, 2]
+    q_p = math.sqrt(cos_i**2 + HALO_AXIS_RATIO**2 * (1 - cos_i**2))
+    if np.linalg.norm(normal) > 1e-9:
+        e = normal / np.linalg.norm(normal)
+        m = x * e[0] + y * e[1]
+        r_ell2 = r2 - m**2 + (m / q_p) ** 2
+    else:
+        r_ell2 = r2
+    xr = np.maximum(np.sqrt(r_ell2), 0.5 * pix) / r_s
+    dm = 2 * rho_s * r_s * _nfw_f(xr) / q_p
     rng = np.random.default_rng(p.seed + 1)
     directions = rng.normal(size=(p.n_sub, 3))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
@@ -286,7 +300,9 @@ def write_mock_set(
                 bar.advance(task)
             for f in files.values():
                 f.close()
-    (tmp / "COMPLETE").write_text(f"galaxies={galaxies} size={size} seed={seed} views={views}\n")
+    (tmp / "COMPLETE").write_text(
+        f"version={MOCK_VERSION} galaxies={galaxies} size={size} seed={seed} views={views}\n"
+    )
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)

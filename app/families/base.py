@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
-import physics
 from app.data.domains import get_domain
 from app.nets import UNet
+from validation import PhysicsMetrics
 
 __all__ = ["SCORE_CLAMP", "Translator", "build_unet"]
 
@@ -49,13 +49,14 @@ class Translator(L.LightningModule):
     Shared options: ``target_channels`` (one per target domain; linked to ``data.targets``
     by the CLI), ``lr``,
     ``ema_decay`` (0 disables EMA; validation and sampling use the EMA weights),
-    ``val_batches`` (validation batches that are generated and scored with ``physics``),
+    ``val_maps`` (validation views, by dataset index, that are generated and scored with
+    ``validation.PhysicsMetrics`` each epoch), ``score_weights`` (weights of ``val/physics_score``),
     ``sample_seed`` (fixed seed of validation/prediction sampling).
     """
 
     net: nn.Module
 
-    def _init_common(self, target_channels: int, ema_decay: float, val_batches: int) -> None:
+    def _init_common(self, target_channels: int, ema_decay: float) -> None:
         if target_channels < 1:
             raise ValueError(f"model.target_channels must be >= 1, got {target_channels}")
         if not 0 <= ema_decay < 1:
@@ -67,9 +68,16 @@ class Translator(L.LightningModule):
         raise NotImplementedError
 
     def generate(
-        self, source: torch.Tensor, generator: torch.Generator | None = None, **overrides: Any
+        self,
+        source: torch.Tensor,
+        generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
+        **overrides: Any,
     ) -> torch.Tensor:
-        """Normalised prediction ``(B, targets, H, W)`` for normalised ``source`` ``(B, 1, H, W)``."""
+        """Normalised prediction ``(B, target_channels, H, W)`` for normalised ``source`` ``(B, 1, H, W)``.
+
+        ``noise`` (standard normal, the prediction's shape) fixes a sampler's starting noise.
+        """
         raise NotImplementedError
 
     # ------------------------------------------------------------------ shared machinery
@@ -91,6 +99,8 @@ class Translator(L.LightningModule):
             self.net.check_size(size, size)
         except ValueError as err:
             raise ValueError(f"data.size={size} does not fit model.net: {err}") from None
+        domains = {d: (get_domain(d).kind, get_domain(d).unit) for d in dm.targets}
+        self.val_metrics = PhysicsMetrics((size, size), domains, weights=self.hparams.get("score_weights"))
 
     def _check_finite(self, loss: torch.Tensor, what: str = "training loss") -> None:
         if not bool(torch.isfinite(loss)):
@@ -119,58 +129,55 @@ class Translator(L.LightningModule):
     def _generator(self, offset: int) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(self.hparams.sample_seed + offset)
 
+    def _index_noise(self, batch: dict[str, Any]) -> torch.Tensor:
+        """Initial noise ``(B, C, H, W)`` seeded by each map's dataset index (DDP- and batch-invariant)."""
+        shape = (self.hparams.target_channels, *batch["source"].shape[-2:])
+        z = [
+            torch.randn(shape, generator=torch.Generator().manual_seed(self.hparams.sample_seed + int(i)))
+            for i in batch["index"]
+        ]
+        return torch.stack(z).to(batch["source"])
+
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """``val/loss`` on every batch; generated maps of the first ``val_maps`` views scored with physics."""
         b = batch["source"].shape[0]
         val_loss = self.training_loss(
             batch, generator=torch.Generator().manual_seed(self.hparams.sample_seed + batch_idx)
         )
         self.log("val/loss", val_loss, prog_bar=True, batch_size=b, sync_dist=True)
-        if batch_idx < self.hparams.val_batches:
-            pred = self.generate(batch["source"], generator=self._generator(batch_idx))
-            self._log_physics(pred, batch)
+        keep = batch["index"] < self.hparams.val_maps
+        if not bool(keep.any()) or getattr(self, "val_metrics", None) is None:
+            return
+        sub = {k: v[keep] if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        pred = self.generate(
+            sub["source"], generator=self._generator(batch_idx), noise=self._index_noise(sub)
+        )
+        self._update_metrics(pred, sub)
 
-    def _log_physics(self, pred: torch.Tensor, batch: dict[str, Any]) -> None:
+    def _update_metrics(self, pred: torch.Tensor, batch: dict[str, Any]) -> None:
         dm = self.trainer.datamodule
         # Scoring only: an untrained sampler can leave values far outside the data; beyond
         # ±SCORE_CLAMP standard deviations of the training data the inverse transform would
         # overflow. The clamped fraction is logged so this never hides a problem.
         clamped = pred.abs() > SCORE_CLAMP
-        self.log("val/clamped_fraction", clamped.float().mean(), batch_size=pred.shape[0])
+        self.log("val/clamped_fraction", clamped.float().mean(), batch_size=pred.shape[0], sync_dist=True)
         pred = pred.clamp(-SCORE_CLAMP, SCORE_CLAMP)
         phys_pred = dm.to_physical(pred.double())
         phys_true = dm.to_physical(batch["target"].double())
-        b = pred.shape[0]
-        totals = {"mass_rel_error": [], "pk_dex": [], "one_minus_r": []}
-        for c, domain in enumerate(dm.targets):
-            p, t = phys_pred[:, c], phys_true[:, c]
-            scores = {
-                "mass_rel_error": physics.relative_mass_error(p, t).abs().mean(),
-                "pk_dex": physics.spectrum_log_error(p, t).mean(),
-                "one_minus_r": physics.correlation_error(p, t).mean(),
-            }
-            for name, value in scores.items():
-                self.log(f"val/{domain}/{name}", value.float(), batch_size=b, sync_dist=True)
-                totals[name].append(value)
-            if get_domain(domain).kind == "surface_density":  # masses in Msun (pixel size in kpc)
-                pix = batch["pixel_size"].double()
-                m_pred = physics.total_mass(p, pix)
-                m_true = physics.total_mass(t, pix)
-                self.log(
-                    f"val/{domain}/log10_mass_pred_msun",
-                    torch.log10(m_pred.clamp(min=1e-30)).mean().float(),
-                    batch_size=b,
-                )
-                self.log(
-                    f"val/{domain}/log10_mass_true_msun", torch.log10(m_true).mean().float(), batch_size=b
-                )
-        for name, values in totals.items():
+        self.val_metrics.update(phys_pred, phys_true, pred, batch["target"])
+
+    def on_validation_epoch_end(self) -> None:
+        metrics = getattr(self, "val_metrics", None)
+        if metrics is None or not metrics.updated:
+            return
+        for name, value in metrics.compute().items():
             self.log(
                 f"val/{name}",
-                torch.stack(values).mean().float(),
-                prog_bar=name != "one_minus_r",
-                batch_size=b,
-                sync_dist=True,
+                value.float(),
+                prog_bar=name in ("physics_score", "pk_dex", "mass"),
+                sync_dist=False,
             )
+        metrics.reset()
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
         pred = self.generate(batch["source"], generator=self._generator(10_000 + batch_idx))

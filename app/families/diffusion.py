@@ -44,7 +44,8 @@ class Diffusion(Translator):
         churn: float = 0.0,
         lr: float = 2e-4,
         ema_decay: float = 0.999,
-        val_batches: int = 1,
+        val_maps: int = 16,
+        score_weights: dict[str, float] | None = None,
         sample_seed: int = 1234,
     ) -> None:
         super().__init__()
@@ -57,7 +58,7 @@ class Diffusion(Translator):
         make_parameterization(parameterization, schedule=schedule, timesteps=timesteps)  # validates names
         time = "fourier" if parameterization == "edm" else "sinusoidal"
         self.net = build_unet(net, 1 + target_channels, target_channels, time)
-        self._init_common(target_channels, ema_decay, val_batches)
+        self._init_common(target_channels, ema_decay)
         initial = 1.0 if sigma_data == "auto" else float(sigma_data)
         self.register_buffer("sigma_data", torch.tensor(initial, dtype=torch.float64))
         self.register_buffer("sigma_data_measured", torch.tensor(sigma_data != "auto"))
@@ -89,14 +90,22 @@ class Diffusion(Translator):
         return self.param.loss(self.net, batch["target"], batch["source"], generator)
 
     def generate(
-        self, source: torch.Tensor, generator: torch.Generator | None = None, **overrides: Any
+        self,
+        source: torch.Tensor,
+        generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
+        **overrides: Any,
     ) -> torch.Tensor:
         h = {**self.hparams, **overrides}
         sampler = SAMPLERS.get(h["sampler"], "sampler")
         param = self.param
         sigmas = param.sampling_sigmas(int(h["steps"]), h["sampler"], h["spacing"]).to(source.device)
         shape = (source.shape[0], self.hparams.target_channels, *source.shape[-2:])
-        z = torch.randn(shape, generator=generator, device=source.device, dtype=source.dtype)
+        z = (
+            noise
+            if noise is not None
+            else torch.randn(shape, generator=generator, device=source.device, dtype=source.dtype)
+        )
         start = float(sigmas[0]) if param.name == "edm" else float((1 + sigmas[0] ** 2) ** 0.5)
         net = self.inference_net
         with torch.no_grad():

@@ -65,7 +65,8 @@ class InDI(Translator):
         loss: str = "l2",
         lr: float = 2e-4,
         ema_decay: float = 0.999,
-        val_batches: int = 1,
+        val_maps: int = 16,
+        score_weights: dict[str, float] | None = None,
         sample_seed: int = 1234,
     ) -> None:
         super().__init__()
@@ -79,7 +80,7 @@ class InDI(Translator):
         if not 0 <= p_one <= 1 or eps0 < 0:
             raise ValueError("model.p_one must be in [0, 1] and model.eps0 >= 0")
         self.net = build_unet(net, target_channels + (1 if concat_source else 0), target_channels, "fourier")
-        self._init_common(target_channels, ema_decay, val_batches)
+        self._init_common(target_channels, ema_decay)
 
     def _f(self, net, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         inp = torch.cat([y[:, :1], x_t], dim=1) if self.hparams.concat_source else x_t
@@ -100,7 +101,11 @@ class InDI(Translator):
         return err.square().mean() if self.hparams.loss == "l2" else err.abs().mean()
 
     def generate(
-        self, source: torch.Tensor, generator: torch.Generator | None = None, **overrides: Any
+        self,
+        source: torch.Tensor,
+        generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
+        **overrides: Any,
     ) -> torch.Tensor:
         steps = int(overrides.get("steps", self.hparams.steps))
         y = source.expand(source.shape[0], self.hparams.target_channels, *source.shape[-2:])

@@ -35,7 +35,8 @@ class Pix2Pix(Translator):
         epochs_decay: int = 100,
         gradient_clip: float = 0.0,
         ema_decay: float = 0.999,
-        val_batches: int = 1,
+        val_maps: int = 16,
+        score_weights: dict[str, float] | None = None,
         sample_seed: int = 1234,
     ) -> None:
         super().__init__()
@@ -48,7 +49,7 @@ class Pix2Pix(Translator):
             self.discriminator = PatchDiscriminator(1 + target_channels, **(discriminator or {}))
         except TypeError as err:
             raise ValueError(f"model.discriminator: {err}") from None
-        self._init_common(target_channels, ema_decay, val_batches)
+        self._init_common(target_channels, ema_decay)
 
     def _gan(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
         target = torch.ones_like(logits) if real else torch.zeros_like(logits)
@@ -96,7 +97,11 @@ class Pix2Pix(Translator):
             sched.step()
 
     def generate(
-        self, source: torch.Tensor, generator: torch.Generator | None = None, **overrides: Any
+        self,
+        source: torch.Tensor,
+        generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
+        **overrides: Any,
     ) -> torch.Tensor:
         with torch.no_grad():
             return self.inference_net(source)

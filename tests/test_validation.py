@@ -1,0 +1,213 @@
+"""Validation layer: metrics against physics, analytic values, DDP, early stopping, reports."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from conftest import gaussian_random_field
+
+import physics
+from app.data import GalaxyDataModule, write_mock_set
+from app.families import InDI
+from validation import (
+    CrossCorrelationError,
+    HalfMassRadiusError,
+    PhysicsEarlyStopping,
+    PhysicsMetrics,
+    PixelW1Dex,
+    PowerSpectrumError,
+    ProfileErrorDex,
+    RelativeMassError,
+    TransferFunctionError,
+)
+from validation.report import ReportData, compare_reports, write_report
+
+SHAPE = (32, 32)
+
+
+def _maps(seed: int, n: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.arange(32) + 0.5 - 16).double()
+    r = torch.sqrt(x[:, None] ** 2 + x[None, :] ** 2)
+    true = 1e7 * torch.exp(-r / 5)[None] * (1 + 0.3 * torch.rand(n, 32, 32, generator=g, dtype=torch.float64))
+    pred = true * (1 + 0.5 * torch.rand(n, 32, 32, generator=g, dtype=torch.float64)) + 1e5
+    return pred, true
+
+
+def _two_batches(metric, pred, true):
+    metric.update(pred[:2], true[:2])
+    metric.update(pred[2:], true[2:])
+    return float(metric.compute())
+
+
+def _spectral_sums(pred, true):
+    cs = physics.cross_power(pred, true, 1.0)
+    k, _ = physics.mode_bins(SHAPE)
+    use = (k >= 3) & (k <= 8)
+    return cs.power_a.sum(0)[use], cs.power_b.sum(0)[use], cs.cross.sum(0)[use]
+
+
+def test_metrics_equal_physics_averaged_over_batches():
+    pred, true = _maps(0)
+    sp, st, sc = _spectral_sums(pred.numpy(), true.numpy())
+    assert _two_batches(PowerSpectrumError(SHAPE), pred, true) == pytest.approx(
+        np.abs(np.log10(sp / st)).mean(), rel=1e-12
+    )
+    assert _two_batches(CrossCorrelationError(SHAPE), pred, true) == pytest.approx(
+        (1 - sc / np.sqrt(sp * st)).mean(), rel=1e-12
+    )
+    assert _two_batches(TransferFunctionError(SHAPE), pred, true) == pytest.approx(
+        np.abs(np.sqrt(sp / st) - 1).mean(), rel=1e-12
+    )
+    assert _two_batches(RelativeMassError(), pred, true) == pytest.approx(
+        float(physics.relative_mass_error(pred, true).abs().mean()), rel=1e-12
+    )
+    assert _two_batches(ProfileErrorDex(), pred, true) == pytest.approx(
+        float(physics.profile_error_dex(pred, true).mean()), rel=1e-12
+    )
+    assert _two_batches(HalfMassRadiusError(), pred, true) == pytest.approx(
+        float(physics.r50_error(pred, true).abs().mean()), rel=1e-12
+    )
+    w1 = _two_batches(PixelW1Dex((3.0, 9.0), bins=600), pred, true)
+    assert w1 == pytest.approx(float(physics.wasserstein_1(pred, true)), abs=0.01)  # bin width 0.01 dex
+    # one shot equals two batches
+    for cls in (PowerSpectrumError, CrossCorrelationError):
+        one = cls(SHAPE)
+        one.update(pred, true)
+        assert float(one.compute()) == pytest.approx(_two_batches(cls(SHAPE), pred, true), rel=1e-12)
+
+
+def test_perfect_and_scaled_predictions_score_analytic_values():
+    _, true = _maps(1)
+    for cls, perfect in [(PowerSpectrumError, 0), (CrossCorrelationError, 0), (TransferFunctionError, 0)]:
+        assert _two_batches(cls(SHAPE), true, true) == pytest.approx(perfect, abs=1e-12)
+    c = 3.0
+    assert _two_batches(PowerSpectrumError(SHAPE), c * true, true) == pytest.approx(
+        2 * math.log10(c), rel=1e-12
+    )
+    assert _two_batches(TransferFunctionError(SHAPE), c * true, true) == pytest.approx(c - 1, rel=1e-12)
+    assert _two_batches(CrossCorrelationError(SHAPE), c * true, true) == pytest.approx(0, abs=1e-12)
+    assert _two_batches(RelativeMassError(), c * true, true) == pytest.approx(c - 1, rel=1e-12)
+    assert _two_batches(ProfileErrorDex(), c * true, true) == pytest.approx(math.log10(c), rel=1e-12)
+    assert _two_batches(PixelW1Dex((3.0, 9.0), 600), c * true, true) == pytest.approx(math.log10(c), abs=0.01)
+    zero = torch.zeros_like(true)
+    assert _two_batches(CrossCorrelationError(SHAPE), zero, true) == pytest.approx(1.0)
+    assert _two_batches(PowerSpectrumError(SHAPE), zero, true) == pytest.approx(10.0)
+
+
+def test_added_noise_gives_analytic_correlation(rng):
+    alpha = 1.0
+    x = torch.from_numpy(np.stack([gaussian_random_field(64, 25.0, -2.0, rng) for _ in range(12)]))
+    noise = torch.from_numpy(np.stack([gaussian_random_field(64, 25.0, -2.0, rng) for _ in range(12)]))
+    m = CrossCorrelationError((64, 64))
+    m.update(x + math.sqrt(alpha) * noise, x)
+    assert float(m.compute()) == pytest.approx(1 - 1 / math.sqrt(1 + alpha), abs=0.02)
+
+
+def test_physics_metrics_collection_and_score():
+    _, true = _maps(2)
+    m = PhysicsMetrics(SHAPE, {"gas": ("surface_density", "solMass / kpc2")})
+    m.update(true[:, None], true[:, None], torch.zeros(6, 1, 32, 32), torch.zeros(6, 1, 32, 32))
+    out = m.compute()
+    assert float(out["physics_score"]) == pytest.approx(0.0, abs=1e-12) and float(
+        out["gas/ssim"]
+    ) == pytest.approx(1.0)
+    m.reset()
+    assert not m.updated
+    m.update(2 * true[:, None], true[:, None])
+    out = m.compute()
+    expected = (
+        1.0 * 2 * math.log10(2)
+        + 0.5 * 1.0
+        + 1.0 * 1.0
+        + 1.0 * math.log10(2)
+        + 0.5 * 0
+        + float(out["gas/w1_dex"])
+    )
+    assert float(out["physics_score"]) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def mock_dir(tmp_path_factory) -> Path:
+    logging.getLogger("app").setLevel(logging.ERROR)
+    return write_mock_set(
+        tmp_path_factory.mktemp("mock") / "set", galaxies=8, size=32, seed=0, progress=False
+    )
+
+
+def _dm(mock_dir, **kw):
+    opts = {"source": "dm", "targets": ["gas"], "size": 16, "batch_size": 4, "split": (0.5, 0.25, 0.25)} | kw
+    return GalaxyDataModule(data=str(mock_dir), **opts)
+
+
+def _trainer(tmp_path, **kw):
+    opts = {"logger": False, "enable_progress_bar": False, "enable_model_summary": False, "default_root_dir": tmp_path,
+            "accelerator": "cpu", "num_sanity_val_steps": 0, "enable_checkpointing": False} | kw  # fmt: skip
+    return L.Trainer(**opts)
+
+
+def test_validation_on_two_ddp_processes_matches_one(mock_dir, tmp_path):
+    torch.manual_seed(0)
+    model = InDI(net={"base_channels": 8, "channel_mults": [1, 2]}, steps=2, val_maps=100)
+    one = _trainer(tmp_path, devices=1).validate(model, datamodule=_dm(mock_dir))[0]
+    two = _trainer(tmp_path, devices=2, strategy="ddp_spawn").validate(model, datamodule=_dm(mock_dir))[0]
+    assert one["val/physics_score"] == pytest.approx(two["val/physics_score"], rel=1e-5)
+    assert one["val/gas/pk_dex"] == pytest.approx(two["val/gas/pk_dex"], rel=1e-5)
+    for key in ("val/gas/one_minus_r", "val/gas/mass", "val/gas/w1_dex", "val/gas/r50", "val/gas/ssim"):
+        assert one[key] == pytest.approx(two[key], rel=1e-5)
+    # (val/loss is a stochastic estimate seeded per batch, and DDP changes the batches)
+
+
+def test_early_stopping_on_physics_score(mock_dir, tmp_path):
+    model = InDI(
+        net={"base_channels": 8, "channel_mults": [1, 2]}, steps=1, lr=0.0, ema_decay=0.0
+    )  # never improves
+    stopper = PhysicsEarlyStopping(patience=2)
+    trainer = _trainer(tmp_path, max_epochs=20, limit_train_batches=1, callbacks=[stopper])
+    trainer.fit(model, datamodule=_dm(mock_dir))
+    assert stopper.stopped_epoch > 0 and trainer.current_epoch <= 4
+    assert "val/physics_score" in trainer.callback_metrics
+
+
+def _report_data(pred_scale: float = 1.0, zero: bool = False) -> ReportData:
+    _, true = _maps(3, n=4)
+    pred = torch.zeros_like(true) if zero else true * pred_scale
+    return ReportData(
+        source=true.numpy() * 3, target=true.numpy()[:, None], prediction=pred.numpy()[:, None],
+        pixel_size=np.full(4, 0.5), domains=["gas"], units=["solMass / kpc2"], kinds=["surface_density"],
+        source_domain="dm", source_unit="solMass / kpc2", galaxy=["a", "a", "b", "b"], rotation=["0", "1", "0", "1"],
+        meta={"family": "test"},
+    )  # fmt: skip
+
+
+def test_report_renders_every_figure_and_the_table(tmp_path):
+    index = write_report(_report_data(1.5), tmp_path / "run", "Test run")
+    text = index.read_text()
+    for fig in ("examples", "power_spectrum", "cross_correlation", "profiles", "distributions", "mass"):
+        assert (tmp_path / "run" / f"gas_{fig}.png").stat().st_size > 1000
+        assert f"gas_{fig}.png" in text
+    assert "true-vs-true yardstick" in text and "| gas | physics score" in text
+    scores = json.loads((tmp_path / "run" / "scores.json").read_text())
+    assert scores["scores"]["gas/mass"] == pytest.approx(0.5, rel=1e-9)
+    assert scores["yardstick"]  # two rotations per galaxy
+    write_report(_report_data(1.0), tmp_path / "perfect", "Perfect")
+    comp = compare_reports([tmp_path / "run", tmp_path / "perfect"], tmp_path / "cmp")
+    assert (
+        "| gas/mass | 0.5 | 0 |" in comp.read_text() and (tmp_path / "cmp" / "gas_comparison.png").is_file()
+    )
+
+
+def test_report_survives_all_zero_predictions(tmp_path):
+    index = write_report(_report_data(zero=True), tmp_path / "zero", "Degenerate")
+    text = index.read_text()
+    assert "all zero (degenerate)" in text
+    assert (tmp_path / "zero" / "gas_examples.png").is_file()
+    with pytest.raises(ValueError, match="not a report folder"):
+        compare_reports([tmp_path], tmp_path / "cmp")
