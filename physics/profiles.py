@@ -215,7 +215,7 @@ def _radius_at_fraction(
     r: torch.Tensor,
     r_ap: torch.Tensor,
     fractions: torch.Tensor,
-    iterations: int = 50,
+    iterations: int = 32,
 ) -> torch.Tensor:
     """Radius ``(..., F)`` [pixels] enclosing ``fractions`` of the mass inside ``r_ap`` (bisection)."""
     total = _enclosed(t, r, r_ap[..., None])  # (..., 1)

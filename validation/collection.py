@@ -96,7 +96,8 @@ class PhysicsMetrics(nn.Module):
             if kind in ("surface_density", "brightness"):
                 m["profile_dex"] = ProfileErrorDex()
                 m["r50"] = HalfMassRadiusError()
-            physical[_key(name)] = MetricCollection(m, compute_groups=False)
+            # the three spectral metrics share their states: one cross spectrum per update
+            physical[_key(name)] = MetricCollection(m, compute_groups=[["pk_dex", "one_minus_r", "transfer"]])
             normalised[_key(name)] = MetricCollection(
                 {
                     "mse": MeanSquaredError(),
