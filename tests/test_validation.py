@@ -19,6 +19,7 @@ from app.families import InDI
 from validation import (
     CrossCorrelationError,
     HalfMassRadiusError,
+    PhysicsCheckpoint,
     PhysicsEarlyStopping,
     PhysicsMetrics,
     PixelW1Dex,
@@ -174,6 +175,21 @@ def test_early_stopping_on_physics_score(mock_dir, tmp_path):
     trainer.fit(model, datamodule=_dm(mock_dir))
     assert stopper.stopped_epoch > 0 and trainer.current_epoch <= 4
     assert "val/physics_score" in trainer.callback_metrics
+
+
+def test_last_checkpoint_follows_training_not_the_best_score(mock_dir, tmp_path):
+    model = InDI(
+        net={"base_channels": 8, "channel_mults": [1, 2]}, steps=1, lr=0.0, ema_decay=0.0
+    )  # best at epoch 0
+    cb = PhysicsCheckpoint(dirpath=tmp_path, save_top_k=1)
+    trainer = _trainer(
+        tmp_path, max_epochs=4, limit_train_batches=1, callbacks=[cb], enable_checkpointing=True
+    )
+    trainer.fit(model, datamodule=_dm(mock_dir))
+    last = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    assert last["epoch"] == 3
+    best = torch.load(cb.best_model_path, weights_only=False)
+    assert best["epoch"] == 0
 
 
 def _report_data(pred_scale: float = 1.0, zero: bool = False) -> ReportData:

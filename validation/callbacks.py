@@ -26,7 +26,12 @@ class PhysicsEarlyStopping(EarlyStopping):
 
 
 class PhysicsCheckpoint(ModelCheckpoint):
-    """Keep the ``save_top_k`` checkpoints with the best ``val/physics_score``, plus ``last.ckpt``."""
+    """Keep the ``save_top_k`` checkpoints with the best ``val/physics_score``, plus ``last.ckpt``.
+
+    Lightning writes ``last.ckpt`` only when a top-k checkpoint was written in the same step,
+    so with a monitored score it would freeze at the best epoch; here it is refreshed after
+    every validation, so a killed run resumes from where it was, not from its best epoch.
+    """
 
     def __init__(
         self,
@@ -42,3 +47,20 @@ class PhysicsCheckpoint(ModelCheckpoint):
             monitor=monitor, save_top_k=save_top_k, mode=mode, save_last=save_last, filename=filename,
             auto_insert_metric_name=auto_insert_metric_name, **kwargs,
         )  # fmt: skip
+
+    def _refresh_last(self, trainer) -> None:
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            self._last_global_step_saved = trainer.global_step
+
+    # Lightning saves in one of these two hooks (after validation, or at the end of the
+    # training epoch); refresh last.ckpt in the same hook, after the top-k save.
+    def on_validation_end(self, trainer, pl_module) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._refresh_last(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._refresh_last(trainer)
