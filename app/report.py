@@ -20,6 +20,7 @@ from app.cli import GalchemyCLI
 from app.data import GalaxyDataModule
 from app.data.domains import get_domain
 from app.families import Translator
+from app.families.base import SCORE_CLAMP
 from validation.report import ReportData, write_report
 
 
@@ -41,7 +42,7 @@ def collect(model: Translator, dm: GalaxyDataModule, split: str, max_maps: int) 
                 generator=torch.Generator().manual_seed(start),
                 noise=model._index_noise(batch),
             )
-        pred.append(dm.to_physical(out.double().clamp(-50, 50)).numpy())
+        pred.append(dm.to_physical(out.double().clamp(-SCORE_CLAMP, SCORE_CLAMP)).numpy())
         pn.append(out.numpy())
         tn.append(batch["target"].numpy())
         tgt.append(dm.to_physical(batch["target"].double()).numpy())

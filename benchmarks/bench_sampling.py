@@ -22,6 +22,7 @@ import torch
 import physics
 from app.data import GalaxyDataModule
 from app.families import Diffusion, InDI
+from app.families.base import SCORE_CLAMP
 
 NET = {"block": "residual", "base_channels": 16, "channel_mults": [1, 2, 4]}
 
@@ -49,7 +50,7 @@ def _scores(model, dm: GalaxyDataModule, **overrides) -> tuple[float, dict[str, 
         pred = model.generate(batch["source"], generator=torch.Generator().manual_seed(i), **overrides)
         elapsed += time.perf_counter() - t0
         n += pred.shape[0]
-        preds.append(dm.to_physical(pred.double().clamp(-50, 50))[:, 0])
+        preds.append(dm.to_physical(pred.double().clamp(-SCORE_CLAMP, SCORE_CLAMP))[:, 0])
         trues.append(dm.to_physical(batch["target"].double())[:, 0])
     p, t = torch.cat(preds), torch.cat(trues)
     return elapsed / n, {

@@ -18,7 +18,7 @@ import torch
 from physics._arrays import Boundary, as_map, check_same_shape, give_back
 from physics.distributions import _paired_distance
 from physics.profiles import _enclosed, _radii, _radius_at_fraction
-from physics.spectra import _bin_average, _modes, _re_dot
+from physics.spectra import cross_power, mode_bins
 
 __all__ = [
     "POWER_RATIO_FLOOR",
@@ -41,21 +41,19 @@ def _pair(pred: Any, true: Any) -> tuple[torch.Tensor, torch.Tensor, Boundary]:
 
 
 def _spectra(p: torch.Tensor, t: torch.Tensor, k_range: tuple[float, float | None]):
+    """Binned P_pred, P_true, P_cross ``(..., n_used)`` over ``k_range`` (units of k_F; pixel units)."""
     height, width = p.shape[-2:]
-    modes = _modes(height, width, None, str(p.device))
-    fp = torch.fft.rfft2(p - p.mean(dim=(-2, -1), keepdim=True), norm="ortho")
-    ft = torch.fft.rfft2(t - t.mean(dim=(-2, -1), keepdim=True), norm="ortho")
-    pp = _bin_average(_re_dot(fp, fp), modes)
-    pt = _bin_average(_re_dot(ft, ft), modes)
-    pc = _bin_average(_re_dot(fp, ft), modes)
+    cs = cross_power(p, t, 1.0)
+    k_over_kf = torch.as_tensor(mode_bins((height, width))[0], device=p.device)
     lo, hi = k_range
     hi = min(height, width) / 4 if hi is None else hi
-    use = (modes.k_mean >= lo) & (modes.k_mean <= hi)
+    use = (k_over_kf >= lo) & (k_over_kf <= hi)
     if not bool(use.any()):
         raise ValueError(f"k_range {k_range} (in units of k_F) selects no bins for {height}x{width} maps")
-    if bool((pt[..., use].amax(dim=-1) <= 0).any()):
+    pp, pt, pc = cs.power_a[..., use], cs.power_b[..., use], cs.cross[..., use]
+    if bool((pt.amax(dim=-1) <= 0).any()):
         raise ValueError("true has no fluctuation power in k_range (all-zero or constant map)")
-    return pp[..., use], pt[..., use], pc[..., use]
+    return pp, pt, pc
 
 
 def spectrum_log_error(pred: Any, true: Any, *, k_range: tuple[float, float | None] = (3.0, None)) -> Any:

@@ -55,7 +55,6 @@ class _SpectralMetric(Metric):
             raise ValueError(f"k_range {k_range} selects no bins for maps of shape {tuple(shape)}")
         self.shape = tuple(shape[-2:])
         self.register_buffer("use", use, persistent=False)
-        self.register_buffer("k_over_kf", torch.from_numpy(k_over_kf), persistent=False)
         n = len(k_over_kf)
         for name in ("sum_pred", "sum_true", "sum_cross"):
             self.add_state(name, default=torch.zeros(n, dtype=torch.float64), dist_reduce_fx="sum")
@@ -70,20 +69,6 @@ class _SpectralMetric(Metric):
         self.sum_pred += cs.power_a.sum(0)
         self.sum_true += cs.power_b.sum(0)
         self.sum_cross += cs.cross.sum(0)
-
-    def curves(self) -> dict[str, torch.Tensor]:
-        """Dataset-level ``k/k_F``, ``T(k)``, ``r(k)`` and the summed spectra (all bins)."""
-        pt = self.sum_true
-        ratio = torch.where(pt > 0, self.sum_pred / torch.where(pt > 0, pt, 1.0), torch.nan)
-        denom = torch.sqrt(self.sum_pred * pt)
-        r = torch.where(denom > 0, self.sum_cross / torch.where(denom > 0, denom, 1.0), torch.nan)
-        return {
-            "k_over_kf": self.k_over_kf,
-            "transfer": torch.sqrt(ratio),
-            "r": r,
-            "p_pred": self.sum_pred,
-            "p_true": pt,
-        }
 
     def _in_range(self, values: torch.Tensor) -> torch.Tensor:
         keep = self.use & (self.sum_true > 0)

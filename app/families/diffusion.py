@@ -65,11 +65,17 @@ class Diffusion(Translator):
 
     @property
     def param(self):
-        h = self.hparams
-        return make_parameterization(
-            h.parameterization, schedule=h.schedule, timesteps=h.timesteps, sigma_data=float(self.sigma_data),
-            p_mean=h.p_mean, p_std=h.p_std, sigma_min=h.sigma_min, sigma_max=h.sigma_max,
-        )  # fmt: skip
+        """The parameterisation object, rebuilt only when σ_data changes (it is used every step)."""
+        sigma_data = float(self.sigma_data)
+        cached = getattr(self, "_param_cache", None)
+        if cached is None or cached[0] != sigma_data:
+            h = self.hparams
+            param = make_parameterization(
+                h.parameterization, schedule=h.schedule, timesteps=h.timesteps, sigma_data=sigma_data,
+                p_mean=h.p_mean, p_std=h.p_std, sigma_min=h.sigma_min, sigma_max=h.sigma_max,
+            )  # fmt: skip
+            self._param_cache = cached = (sigma_data, param)
+        return cached[1]
 
     def on_fit_start(self) -> None:
         """Measure σ_data on (up to 8 batches of) the normalised training targets, once."""

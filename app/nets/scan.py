@@ -84,6 +84,22 @@ def _scan_core(
     return out.view(n_chunks * t, m)[:length]
 
 
+def _scan_backward(
+    a: torch.Tensor, h: torch.Tensor, grad_h: torch.Tensor, chunk: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients of ``h = scan(a, b)`` on ``(L, M)``: ``(∂a, ∂b)``.
+
+    ``g_t = grad_t + a_{t+1} g_{t+1}`` is the same scan run in reverse; then ``∂b_t = g_t``
+    and ``∂a_t = g_t h_{t−1}`` (0 at t = 0).
+    """
+    a_next = torch.cat([a[1:], a.new_zeros(1, a.shape[1])])
+    g = _scan_core(a_next, grad_h.contiguous(), chunk, reverse=True)
+    grad_a = torch.empty_like(a)
+    grad_a[0].zero_()
+    torch.mul(g[1:], h[:-1], out=grad_a[1:])
+    return grad_a, g
+
+
 class _ChunkedScan(torch.autograd.Function):
     """Autograd for ``h = scan(a, b)`` on ``(L, M)``: the backward is the same scan, run in reverse."""
 
@@ -98,13 +114,8 @@ class _ChunkedScan(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_h: torch.Tensor):
         a, h = ctx.saved_tensors
-        # g_t = grad_t + a_{t+1} g_{t+1}; then ∂b_t = g_t and ∂a_t = g_t h_{t−1}
-        a_next = torch.cat([a[1:], a.new_zeros(1, a.shape[1])])
-        g = _scan_core(a_next, grad_h.contiguous(), ctx.chunk, reverse=True)
-        grad_a = torch.empty_like(a)
-        grad_a[0].zero_()
-        torch.mul(g[1:], h[:-1], out=grad_a[1:])
-        return grad_a, g, None
+        grad_a, grad_b = _scan_backward(a, h, grad_h, ctx.chunk)
+        return grad_a, grad_b, None
 
 
 def _sum_to(x: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -143,9 +154,10 @@ class _SelectiveCore(torch.autograd.Function):
             grad_h = grad_h + gh_extra
         shape = h.shape
         length = shape[0]
-        a2 = a.reshape(length, -1)
-        a_next = torch.cat([a2[1:], a2.new_zeros(1, a2.shape[1])])
-        g = _scan_core(a_next, grad_h.reshape(length, -1).contiguous(), ctx.chunk, reverse=True).view(shape)
+        ga, g = _scan_backward(
+            a.reshape(length, -1), h.reshape(length, -1), grad_h.reshape(length, -1), ctx.chunk
+        )
+        ga, g = ga.view(shape), g.view(shape)
         grad_c = (gy * h) if per_channel_c else h.transpose(-1, -2) @ gy  # (…, N, 1) for shared C
         grad_c = _sum_to(grad_c if per_channel_c else grad_c.transpose(-1, -2), Cm.shape)
         if Bm.shape[-2] != 1:
@@ -154,10 +166,7 @@ class _SelectiveCore(torch.autograd.Function):
         else:
             grad_dtu = g @ Bm.transpose(-1, -2)
             grad_b = _sum_to(dtu.transpose(-1, -2) @ g, Bm.shape)
-        ga = torch.empty_like(a)  # ∂a_t = g_t h_{t−1}, then through exp: × a
-        ga[0].zero_()
-        torch.mul(g[1:], h[:-1], out=ga[1:])
-        ga.mul_(a)
+        ga.mul_(a)  # ∂a = g h_{t−1}, then through exp(dt A): × a
         grad_dt = (ga * A).sum(-1, keepdim=True)
         grad_a_param = _sum_to(ga * dt, A.shape)
         return grad_dt, grad_a_param, grad_dtu, grad_b, grad_c, None
