@@ -2,7 +2,9 @@
 
 Builds the model and data module from the same YAML as ``fit`` (LightningCLI's parser),
 restores the checkpoint (weights, EMA, fitted transforms), generates the chosen split and
-writes ``{out}/{name}/index.md`` with ``validation.report.write_report``.
+writes ``{out}/{name}/index.md`` with ``validation.report.write_report``: the model next to
+the baselines (fitted on the training split) and, on the built-in mock, the twin floor and
+the oracle, every score with a bootstrap interval over galaxies.
 """
 
 from __future__ import annotations
@@ -13,50 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from app.cli import GalchemyCLI
 from app.data import GalaxyDataModule
-from app.data.domains import get_domain
+from app.evaluation import report_data
 from app.families import Translator
-from app.families.base import SCORE_CLAMP
-from validation.report import ReportData, write_report
-
-
-def collect(model: Translator, dm: GalaxyDataModule, split: str, max_maps: int) -> ReportData:
-    """Generate ``split`` (at most ``max_maps`` views) and gather everything a report shows."""
-    ds = dm.datasets[split]
-    n = min(len(ds), max_maps)
-    if n == 0:
-        raise ValueError(f"the {split} split is empty")
-    model.eval()
-    src, tgt, pred, pn, tn, pix = [], [], [], [], [], []
-    batch_size = dm.hparams.batch_size
-    for start in range(0, n, batch_size):
-        items = [ds[i] for i in range(start, min(n, start + batch_size))]
-        batch = {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in items[0]}
-        with torch.no_grad():
-            out = model.generate(
-                batch["source"],
-                generator=torch.Generator().manual_seed(start),
-                noise=model._index_noise(batch),
-            )
-        pred.append(dm.to_physical(out.double().clamp(-SCORE_CLAMP, SCORE_CLAMP)).numpy())
-        pn.append(out.numpy())
-        tn.append(batch["target"].numpy())
-        tgt.append(dm.to_physical(batch["target"].double()).numpy())
-        src.append(dm.to_physical(batch["source"].double(), [dm.source])[:, 0].numpy())
-        pix.append(batch["pixel_size"].numpy())
-    rows = ds.rows[:n]
-    return ReportData(
-        source=np.concatenate(src), target=np.concatenate(tgt), prediction=np.concatenate(pred),
-        pixel_size=np.concatenate(pix), domains=list(dm.targets),
-        units=[get_domain(d).unit for d in dm.targets], kinds=[get_domain(d).kind for d in dm.targets],
-        source_domain=dm.source, source_unit=get_domain(dm.source).unit,
-        galaxy=[f"{r.key[0]}-{r.key[1]}" for r in rows], rotation=[str(r.key[2]) for r in rows],
-        normalised_prediction=np.concatenate(pn), normalised_target=np.concatenate(tn),
-    )  # fmt: skip
+from validation.report import write_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", help="report folder name (default: the checkpoint's run)")
     p.add_argument("--out", default="docs/reports")
     p.add_argument("--split", default="test", choices=["val", "test"])
-    p.add_argument("--max-maps", type=int, default=48)
+    p.add_argument("--max-maps", type=int, default=None, help="first N views of the split (default: all)")
     p.add_argument("overrides", nargs="*", help="extra CLI overrides, e.g. --data.init_args.data=/path")
     args, extra = p.parse_known_args(argv)
     logging.getLogger("lightning").setLevel(logging.WARNING)
@@ -84,11 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     dm.load_state_dict(checkpoint["GalaxyDataModule"])
     dm.prepare_data()
     dm.setup("test")
-    data = collect(model, dm, args.split, args.max_maps)
+    data = report_data(dm, args.split, args.max_maps, model)
     h = model.hparams
     data.meta = {
         "family": type(model).__name__,
-        "network": f"U-Net, {h.net.get('block', 'residual')} blocks, base {h.net.get('base_channels', 32)}, mults {h.net.get('channel_mults')}",
+        "network": (f"U-Net, {h.net.get('block', 'residual')} blocks, base {h.net.get('base_channels', 32)}, "
+                    f"mults {h.net.get('channel_mults')}") if h.get("net") is not None else "none",
         "sampling": ", ".join(f"{k} {h[k]}" for k in ("parameterization", "sampler", "steps") if k in h)
         or "one forward pass",
         "checkpoint": f"{ckpt_path.name} (epoch {checkpoint.get('epoch')}, step {checkpoint.get('global_step')})",

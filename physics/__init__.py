@@ -29,8 +29,10 @@ from physics.profiles import (
 )
 from physics.scores import (
     correlation_error,
+    mass_log_error,
     profile_error_dex,
     r50_error,
+    r50_log_error,
     relative_mass_error,
     spectrum_log_error,
     w1_dex,
@@ -77,6 +79,7 @@ __all__ = [
     "half_mass_radius",
     "ks_distance",
     "magnetic_energy",
+    "mass_log_error",
     "mass_weighted_bfield",
     "mass_weighted_mean",
     "mass_weighted_temperature",
@@ -87,6 +90,7 @@ __all__ = [
     "power_spectrum",
     "profile_error_dex",
     "r50_error",
+    "r50_log_error",
     "radial_profile",
     "radius_enclosing",
     "relative_mass_error",

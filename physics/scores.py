@@ -23,8 +23,10 @@ from physics.spectra import cross_power, mode_bins
 __all__ = [
     "POWER_RATIO_FLOOR",
     "correlation_error",
+    "mass_log_error",
     "profile_error_dex",
     "r50_error",
+    "r50_log_error",
     "relative_mass_error",
     "spectrum_log_error",
     "w1_dex",
@@ -94,6 +96,27 @@ def relative_mass_error(pred: Any, true: Any) -> Any:
     return give_back(p.sum(dim=(-2, -1)) / mt - 1, boundary)
 
 
+def _log_ratio(ratio: torch.Tensor) -> torch.Tensor:
+    """``log10`` of a non-negative ratio, floored at ``POWER_RATIO_FLOOR`` (−10 dex)."""
+    return torch.log10(torch.clamp(ratio, min=POWER_RATIO_FLOOR))
+
+
+def mass_log_error(pred: Any, true: Any) -> Any:
+    """Signed total-mass error ``log10 M_pred / M_true`` [dex], ``(...,)``.
+
+    Symmetric: ``k × truth`` and ``truth / k`` score ``±log10 k``. A prediction with
+    non-positive total scores −10 dex (the ratio is floored at ``POWER_RATIO_FLOOR``).
+
+    Raises:
+        ValueError: a true map with non-positive total.
+    """
+    p, t, boundary = _pair(pred, true)
+    mt = t.sum(dim=(-2, -1))
+    if bool((mt <= 0).any()):
+        raise ValueError("true has non-positive total mass: the mass error is undefined")
+    return give_back(_log_ratio(p.sum(dim=(-2, -1)) / mt), boundary)
+
+
 def profile_error_dex(pred: Any, true: Any, *, floor: float = 1e-3, center: str = "image") -> Any:
     """Mean ``|log10 Σ_pred/Σ_true|`` [dex] over one-pixel annuli where ``Σ_true > floor·max Σ_true``.
 
@@ -120,12 +143,8 @@ def profile_error_dex(pred: Any, true: Any, *, floor: float = 1e-3, center: str 
     return give_back((dex * use).sum(-1) / use.sum(-1), boundary)
 
 
-def r50_error(pred: Any, true: Any) -> Any:
-    """Relative half-mass-radius error ``R50_pred / R50_true − 1`` about the map centre.
-
-    An all-zero prediction scores ``-1`` (its R50 is taken as 0).
-    """
-    p, t, boundary = _pair(pred, true)
+def _r50_ratio(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """``R50_pred / R50_true`` about the map centre; 0 for an all-zero prediction."""
     if bool((t < 0).any()) or bool((p < 0).any()):
         raise ValueError("pred and true must be non-negative for R50")
     r = _radii(t, torch.zeros(*t.shape[:-2], 2, dtype=torch.float64, device=t.device))
@@ -134,8 +153,25 @@ def r50_error(pred: Any, true: Any) -> Any:
     r50_t = _radius_at_fraction(t, r, r_ap, half)[..., 0]
     empty = _enclosed(p, r, r_ap[..., None])[..., 0] <= 0
     r50_p = _radius_at_fraction(torch.where(empty[..., None, None], t, p), r, r_ap, half)[..., 0]
-    r50_p = torch.where(empty, 0.0, r50_p)
-    return give_back(r50_p / r50_t - 1, boundary)
+    return torch.where(empty, 0.0, r50_p) / r50_t
+
+
+def r50_error(pred: Any, true: Any) -> Any:
+    """Relative half-mass-radius error ``R50_pred / R50_true − 1`` about the map centre.
+
+    An all-zero prediction scores ``-1`` (its R50 is taken as 0).
+    """
+    p, t, boundary = _pair(pred, true)
+    return give_back(_r50_ratio(p, t) - 1, boundary)
+
+
+def r50_log_error(pred: Any, true: Any) -> Any:
+    """Signed half-mass-radius error ``log10 R50_pred / R50_true`` [dex] about the map centre.
+
+    An all-zero prediction scores −10 dex (its R50 is taken as 0; the ratio is floored).
+    """
+    p, t, boundary = _pair(pred, true)
+    return give_back(_log_ratio(_r50_ratio(p, t)), boundary)
 
 
 def w1_dex(pred: Any, true: Any) -> Any:

@@ -19,6 +19,7 @@ from app.data import (
     MapTransform,
     find_files,
     index_domains,
+    mock_key,
     pair_rows,
     render,
     sample_params,
@@ -340,14 +341,18 @@ class TestMock:
                 assert 5e8 < ph.total_mass(m["gas"], pix) < 2e11
                 assert 1e4 < m["temp"].min() and m["temp"].max() < 3e6
                 assert 1e-8 < m["bfield"].min() and m["bfield"].max() < 1e-3
-                # B is a power of the gas surface density
+                # B is a power of the gas surface density (exactly per sub-pixel; the gas-weighted
+                # sub-pixel average bends it slightly)
                 slope = np.polyfit(np.log10(m["gas"].ravel()), np.log10(m["bfield"].ravel()), 1)[0]
+                assert slope == pytest.approx(0.6, abs=1e-3)
+                fine = render(p, rot, 32, supersample=1)
+                slope = np.polyfit(np.log10(fine["gas"].ravel()), np.log10(fine["bfield"].ravel()), 1)[0]
                 assert slope == pytest.approx(0.6, abs=1e-9)
 
     def test_stellar_disk_r50_matches_analytic(self):
         from dataclasses import replace
 
-        p = replace(sample_params(1, seed=0), bulge_fraction=0.0, turb_sigma=0.0)
+        p = replace(sample_params(1, seed=0), bulge_fraction=0.0, star_sigma=0.0, n_clusters=0)
         star = render(p, (0, 0), 256)["star"]
         r_ap = p.half_extent
 
@@ -358,16 +363,6 @@ class TestMock:
 
         r50 = brentq(lambda r: m_in(r) - 0.5 * m_in(r_ap), 1e-3, r_ap)
         assert ph.half_mass_radius(star, 2 * r_ap / 256) == pytest.approx(r50, rel=0.02)
-
-    def test_gas_and_stars_correlate(self):
-        rs = []
-        for gid in range(6):
-            p = sample_params(gid, seed=0)
-            m = render(p, (0, 0), 128)
-            pix = 2 * p.half_extent / 128
-            r = ph.correlation_coefficient(np.log10(m["gas"]), np.log10(np.maximum(m["star"], 1e3)), pix)
-            rs.append(np.nanmean(r.value[4:40]))
-        assert np.mean(rs) > 0.1 and min(rs) > 0
 
     def test_datamodule_falls_back_to_mock(self, tmp_path):
         dm = GalaxyDataModule(
@@ -381,7 +376,7 @@ class TestMock:
         )
         dm.prepare_data()
         dm.setup("fit")
-        assert (tmp_path / "mock" / "COMPLETE").is_file()
+        assert (tmp_path / "mock" / mock_key(5, 64, 0) / "COMPLETE").is_file()
         assert len(dm.datasets["train"]) + len(dm.datasets["val"]) + len(dm.datasets["test"]) == 20
         b = next(iter(dm.train_dataloader()))
         assert b["target"].shape == (2, 2, 32, 32)

@@ -19,6 +19,9 @@ from app.families import InDI
 from validation import (
     CrossCorrelationError,
     HalfMassRadiusError,
+    HalfMassRadiusErrorDex,
+    MassBiasDex,
+    MassErrorDex,
     PhysicsCheckpoint,
     PhysicsEarlyStopping,
     PhysicsMetrics,
@@ -65,7 +68,7 @@ def test_metrics_equal_physics_averaged_over_batches():
         (1 - sc / np.sqrt(sp * st)).mean(), rel=1e-12
     )
     assert _two_batches(TransferFunctionError(SHAPE), pred, true) == pytest.approx(
-        np.abs(np.sqrt(sp / st) - 1).mean(), rel=1e-12
+        np.abs(np.log10(np.sqrt(sp / st))).mean(), rel=1e-12
     )
     assert _two_batches(RelativeMassError(), pred, true) == pytest.approx(
         float(physics.relative_mass_error(pred, true).abs().mean()), rel=1e-12
@@ -75,6 +78,15 @@ def test_metrics_equal_physics_averaged_over_batches():
     )
     assert _two_batches(HalfMassRadiusError(), pred, true) == pytest.approx(
         float(physics.r50_error(pred, true).abs().mean()), rel=1e-12
+    )
+    assert _two_batches(HalfMassRadiusErrorDex(), pred, true) == pytest.approx(
+        float(np.abs(np.log10(1 + physics.r50_error(pred, true))).mean()), rel=1e-12
+    )
+    assert _two_batches(MassErrorDex(), pred, true) == pytest.approx(
+        float(torch.log10(pred.sum((-2, -1)) / true.sum((-2, -1))).abs().mean()), rel=1e-12
+    )
+    assert _two_batches(MassBiasDex(), pred, true) == pytest.approx(
+        float(torch.log10(pred.sum((-2, -1)) / true.sum((-2, -1))).mean()), rel=1e-12
     )
     w1 = _two_batches(PixelW1Dex((3.0, 9.0), bins=600), pred, true)
     assert w1 == pytest.approx(float(physics.wasserstein_1(pred, true)), abs=0.01)  # bin width 0.01 dex
@@ -93,7 +105,9 @@ def test_perfect_and_scaled_predictions_score_analytic_values():
     assert _two_batches(PowerSpectrumError(SHAPE), c * true, true) == pytest.approx(
         2 * math.log10(c), rel=1e-12
     )
-    assert _two_batches(TransferFunctionError(SHAPE), c * true, true) == pytest.approx(c - 1, rel=1e-12)
+    assert _two_batches(TransferFunctionError(SHAPE), c * true, true) == pytest.approx(math.log10(c), rel=1e-12)
+    assert _two_batches(TransferFunctionError(SHAPE), true / c, true) == pytest.approx(math.log10(c), rel=1e-12)
+    assert _two_batches(MassErrorDex(), true / c, true) == pytest.approx(math.log10(c), rel=1e-12)
     assert _two_batches(CrossCorrelationError(SHAPE), c * true, true) == pytest.approx(0, abs=1e-12)
     assert _two_batches(RelativeMassError(), c * true, true) == pytest.approx(c - 1, rel=1e-12)
     assert _two_batches(ProfileErrorDex(), c * true, true) == pytest.approx(math.log10(c), rel=1e-12)
@@ -125,11 +139,11 @@ def test_physics_metrics_collection_and_score():
     m.update(2 * true[:, None], true[:, None])
     out = m.compute()
     expected = (
-        1.0 * 2 * math.log10(2)
-        + 0.5 * 1.0
-        + 1.0 * 1.0
-        + 1.0 * math.log10(2)
-        + 0.5 * 0
+        1.0 * 2 * math.log10(2)  # P(k)
+        + 1.0 * 0  # 1 - r
+        + 1.0 * math.log10(2)  # mass
+        + 1.0 * math.log10(2)  # profile
+        + 0.5 * 0  # R50
         + float(out["gas/w1_dex"])
     )
     assert float(out["physics_score"]) == pytest.approx(expected, rel=1e-9)
@@ -161,7 +175,7 @@ def test_validation_on_two_ddp_processes_matches_one(mock_dir, tmp_path):
     two = _trainer(tmp_path, devices=2, strategy="ddp_spawn").validate(model, datamodule=_dm(mock_dir))[0]
     assert one["val/physics_score"] == pytest.approx(two["val/physics_score"], rel=1e-5)
     assert one["val/gas/pk_dex"] == pytest.approx(two["val/gas/pk_dex"], rel=1e-5)
-    for key in ("val/gas/one_minus_r", "val/gas/mass", "val/gas/w1_dex", "val/gas/r50", "val/gas/ssim"):
+    for key in ("val/gas/one_minus_r", "val/gas/mass_dex", "val/gas/w1_dex", "val/gas/r50_dex", "val/gas/ssim"):
         assert one[key] == pytest.approx(two[key], rel=1e-5)
     # (val/loss is a stochastic estimate seeded per batch, and DDP changes the batches)
 
@@ -204,24 +218,33 @@ def _report_data(pred_scale: float = 1.0, zero: bool = False) -> ReportData:
 
 
 def test_report_renders_every_figure_and_the_table(tmp_path):
-    index = write_report(_report_data(1.5), tmp_path / "run", "Test run")
+    data = _report_data(1.5)
+    data.references = {"mean_map": data.target * 0.5}
+    index = write_report(data, tmp_path / "run", "Test run", n_boot=20)
     text = index.read_text()
     for fig in ("examples", "power_spectrum", "cross_correlation", "profiles", "distributions", "mass"):
         assert (tmp_path / "run" / f"gas_{fig}.png").stat().st_size > 1000
         assert f"gas_{fig}.png" in text
-    assert "true-vs-true yardstick" in text and "| gas | physics score" in text
+    assert "| gas | physics score" in text and "| model | mean_map |" in text
     scores = json.loads((tmp_path / "run" / "scores.json").read_text())
-    assert scores["scores"]["gas/mass"] == pytest.approx(0.5, rel=1e-9)
-    assert scores["yardstick"]  # two rotations per galaxy
-    write_report(_report_data(1.0), tmp_path / "perfect", "Perfect")
+    assert scores["scores"]["gas/mass_rel"] == pytest.approx(0.5, rel=1e-9)
+    assert scores["scores"]["gas/mass_dex"] == pytest.approx(math.log10(1.5), rel=1e-9)
+    assert scores["references"]["mean_map"]["gas/mass_dex"] == pytest.approx(math.log10(2), rel=1e-9)
+    assert "does not** beat the best baseline, mean_map" not in text and "beats the best baseline, mean_map" in text
+    # the plotted curves are the scores' curves: P_pred/P_true = 1.5² at every k
+    curves = np.load(tmp_path / "run" / "curves.npz")
+    ok = np.isfinite(curves["gas/transfer"])
+    np.testing.assert_allclose(curves["gas/transfer"][ok] ** 2, 1.5**2, rtol=1e-9)
+    np.testing.assert_allclose(curves["gas/mean_map/transfer"][ok] ** 2, 0.25, rtol=1e-9)
+    write_report(_report_data(1.0), tmp_path / "perfect", "Perfect", n_boot=5)
     comp = compare_reports([tmp_path / "run", tmp_path / "perfect"], tmp_path / "cmp")
-    assert (
-        "| gas/mass | 0.5 | 0 |" in comp.read_text() and (tmp_path / "cmp" / "gas_comparison.png").is_file()
-    )
+    assert "| gas/mass_rel | 0.5 | 0 | 1 |" not in comp.read_text()  # mean_map's |ΔM/M| is 0.5 too
+    assert "| gas/mass_rel | 0.5 | 0 | 0.5 |" in comp.read_text()
+    assert (tmp_path / "cmp" / "gas_comparison.png").is_file()
 
 
 def test_report_survives_all_zero_predictions(tmp_path):
-    index = write_report(_report_data(zero=True), tmp_path / "zero", "Degenerate")
+    index = write_report(_report_data(zero=True), tmp_path / "zero", "Degenerate", n_boot=5)
     text = index.read_text()
     assert "all zero (degenerate)" in text
     assert (tmp_path / "zero" / "gas_examples.png").is_file()

@@ -12,6 +12,9 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 from validation.metrics import (
     CrossCorrelationError,
     HalfMassRadiusError,
+    HalfMassRadiusErrorDex,
+    MassBiasDex,
+    MassErrorDex,
     PixelW1Dex,
     PowerSpectrumError,
     ProfileErrorDex,
@@ -21,21 +24,24 @@ from validation.metrics import (
 
 __all__ = ["DEFAULT_WEIGHTS", "UNITS", "VALUE_RANGES", "PhysicsMetrics", "physics_score"]
 
-#: weights of the composite score (lower is better; 0 for a perfect prediction)
+#: weights of the composite score (lower is better; 0 for a perfect prediction). Every
+#: term is symmetric: ``k × truth`` and ``truth / k`` score the same. ``transfer_dex`` is
+#: left out because bin by bin it is half of ``pk_dex``; ``mass_bias_dex``, ``mass_rel``
+#: and ``r50_rel`` are reported columns.
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "pk_dex": 1.0,  # power-spectrum error [dex]
+    "pk_dex": 1.0,  # power-spectrum error |log10 P_pred/P_true| [dex]
     "one_minus_r": 1.0,  # 1 − cross-correlation coefficient
-    "transfer": 0.5,  # |T(k) − 1|
-    "mass": 1.0,  # |ΔM/M|
+    "mass_dex": 1.0,  # |log10 M_pred/M_true| [dex]
     "profile_dex": 1.0,  # radial-profile error [dex] (surface densities)
-    "r50": 0.5,  # |ΔR50/R50| (surface densities)
+    "r50_dex": 0.5,  # |log10 R50_pred/R50_true| [dex] (surface densities)
     "w1_dex": 1.0,  # pixel-distribution W1 [dex]
 }
 
 #: units of each score, for tables
 UNITS: dict[str, str] = {
-    "pk_dex": "dex", "one_minus_r": "", "transfer": "", "mass": "", "profile_dex": "dex",
-    "r50": "", "w1_dex": "dex", "mse": "(normalised units)²", "psnr": "dB", "ssim": "",
+    "pk_dex": "dex", "one_minus_r": "", "transfer_dex": "dex", "mass_dex": "dex", "mass_bias_dex": "dex",
+    "mass_rel": "", "profile_dex": "dex", "r50_dex": "dex", "r50_rel": "", "w1_dex": "dex",
+    "mse": "(normalised units)²", "psnr": "dB", "ssim": "",
 }  # fmt: skip
 
 #: default log10 ranges of the pixel histograms by unit [dex]
@@ -89,15 +95,18 @@ class PhysicsMetrics(nn.Module):
             m: dict[str, Any] = {
                 "pk_dex": PowerSpectrumError(shape),
                 "one_minus_r": CrossCorrelationError(shape),
-                "transfer": TransferFunctionError(shape),
-                "mass": RelativeMassError(),
+                "transfer_dex": TransferFunctionError(shape),
+                "mass_dex": MassErrorDex(),
+                "mass_bias_dex": MassBiasDex(),
+                "mass_rel": RelativeMassError(),
                 "w1_dex": PixelW1Dex(ranges.get(unit, (-15.0, 15.0))),
             }
             if kind in ("surface_density", "brightness"):
                 m["profile_dex"] = ProfileErrorDex()
-                m["r50"] = HalfMassRadiusError()
+                m["r50_dex"] = HalfMassRadiusErrorDex()
+                m["r50_rel"] = HalfMassRadiusError()
             # the three spectral metrics share their states: one cross spectrum per update
-            physical[_key(name)] = MetricCollection(m, compute_groups=[["pk_dex", "one_minus_r", "transfer"]])
+            physical[_key(name)] = MetricCollection(m, compute_groups=[["pk_dex", "one_minus_r", "transfer_dex"]])
             normalised[_key(name)] = MetricCollection(
                 {
                     "mse": MeanSquaredError(),
@@ -139,7 +148,7 @@ class PhysicsMetrics(nn.Module):
                 out[f"{name}/{k}"] = torch.as_tensor(v, dtype=torch.float64)
             out[f"{name}/physics_score"] = domain_score
         out["physics_score"] = torch.stack(per_domain).mean()
-        for k in ("pk_dex", "one_minus_r", "mass"):
+        for k in ("pk_dex", "one_minus_r", "mass_dex"):
             vals = [out[f"{n}/{k}"] for n in self.names if f"{n}/{k}" in out]
             out[k] = torch.stack(vals).mean()
         return out

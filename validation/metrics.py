@@ -19,6 +19,9 @@ import physics
 __all__ = [
     "CrossCorrelationError",
     "HalfMassRadiusError",
+    "HalfMassRadiusErrorDex",
+    "MassBiasDex",
+    "MassErrorDex",
     "PixelW1Dex",
     "PowerSpectrumError",
     "ProfileErrorDex",
@@ -97,11 +100,17 @@ class CrossCorrelationError(_SpectralMetric):
 
 
 class TransferFunctionError(_SpectralMetric):
-    """Mean over bins in range of ``|T(k) − 1|``, ``T = sqrt(ΣP_pred / ΣP_true)``."""
+    """Mean over bins in range of ``|log10 T(k)|`` [dex], ``T = sqrt(ΣP_pred / ΣP_true)``.
+
+    Symmetric in over- and under-prediction (``T`` and ``1/T`` score the same); bin by bin
+    it is half of ``PowerSpectrumError``, which is why the composite score leaves it out.
+    """
 
     def compute(self) -> torch.Tensor:
-        t = torch.sqrt(self.sum_pred / torch.where(self.sum_true > 0, self.sum_true, 1.0))
-        return self._in_range((t - 1).abs()).mean()
+        ratio = torch.clamp(
+            self.sum_pred / torch.where(self.sum_true > 0, self.sum_true, 1.0), min=POWER_FLOOR
+        )
+        return self._in_range(0.5 * torch.log10(ratio).abs()).mean()
 
 
 class _PerMapMean(Metric):
@@ -130,10 +139,26 @@ class _PerMapMean(Metric):
 
 
 class RelativeMassError(_PerMapMean):
-    """Mean ``|M_pred/M_true − 1|`` (dimensionless; the pixel area cancels)."""
+    """Mean ``|M_pred/M_true − 1|`` (dimensionless; asymmetric: a reported column, not scored)."""
 
     def score(self, pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
         return physics.relative_mass_error(pred, true).abs()
+
+
+class MassErrorDex(_PerMapMean):
+    """Mean ``|log10 M_pred/M_true|`` [dex] (symmetric; the pixel area cancels)."""
+
+    def score(self, pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+        return physics.mass_log_error(pred, true).abs()
+
+
+class MassBiasDex(_PerMapMean):
+    """Mean signed ``log10 M_pred/M_true`` [dex]: > 0 over-, < 0 under-predicts mass."""
+
+    higher_is_better = None
+
+    def score(self, pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+        return physics.mass_log_error(pred, true)
 
 
 class ProfileErrorDex(_PerMapMean):
@@ -144,10 +169,17 @@ class ProfileErrorDex(_PerMapMean):
 
 
 class HalfMassRadiusError(_PerMapMean):
-    """Mean ``|R50_pred/R50_true − 1|`` about the map centre (dimensionless)."""
+    """Mean ``|R50_pred/R50_true − 1|`` about the map centre (dimensionless; a reported column)."""
 
     def score(self, pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
         return physics.r50_error(pred.clamp(min=0), true).abs()
+
+
+class HalfMassRadiusErrorDex(_PerMapMean):
+    """Mean ``|log10 R50_pred/R50_true|`` [dex] about the map centre (symmetric)."""
+
+    def score(self, pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+        return physics.r50_log_error(pred.clamp(min=0), true).abs()
 
 
 class PixelW1Dex(Metric):

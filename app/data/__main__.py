@@ -9,7 +9,8 @@ import argparse
 import sys
 
 from app.data.catalog import find_files, index_domains, pair_rows, split_by_galaxy
-from app.data.mock import MOCK_DOMAINS, write_mock_set
+from app.data.mock import MOCK_DOMAINS
+from app.data.mock_set import write_mock_set
 
 
 def main(argv: list[str] | None = None) -> int:

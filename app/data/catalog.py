@@ -46,6 +46,7 @@ class MapRef:
     units: str
     name: str
     shape: tuple[int, int]
+    num_particles: int = 0
 
     @property
     def key(self) -> Key:
@@ -158,6 +159,7 @@ def _index_group(path: Path, f: h5py.File, domain: str) -> list[MapRef]:
                 units=_text(attrs.get("units", "")),
                 name=_text(attrs.get("name", "")),
                 shape=(int(images.shape[1]), int(images.shape[2])),
+                num_particles=int(np.asarray(attrs.get("num_particles", 0)).ravel()[0]),
             )
         )
     return refs
@@ -225,23 +227,50 @@ def pair_rows(
 
 
 def split_by_galaxy(
-    rows: list[PairedRow], fractions: tuple[float, float, float], seed: int
+    rows: list[PairedRow], fractions: tuple[float, float, float], seed: int, stratify: bool = True
 ) -> dict[str, list[PairedRow]]:
     """Deterministic train/val/test split in which all views of a galaxy share one split.
 
-    A galaxy is ``(snapshot, gid)``. Galaxies are shuffled by ``seed`` and cut by
-    ``fractions`` (normalised); every split with a positive fraction gets at least one
-    galaxy when there are enough.
+    A galaxy is ``(snapshot, gid)``. Split sizes come from ``fractions`` (normalised) by
+    largest-remainder rounding; every split with a positive fraction gets at least one
+    galaxy when there are three or more. With ``stratify`` the galaxies are ordered by
+    their particle count (``num_particles``, a mass proxy present in every TNG and mock
+    file; ties broken by ``seed``), labels are dealt in that order so that each split
+    samples the whole mass range, and labels are shuffled by ``seed`` within blocks of
+    ``ceil(1 / smallest fraction)`` neighbours. Without it galaxies are shuffled by ``seed``.
     """
     f = np.asarray(fractions, dtype=float)
     if f.shape != (3,) or (f < 0).any() or f.sum() <= 0:
         raise ValueError(f"split must be three non-negative fractions (train, val, test), got {fractions}")
     f = f / f.sum()
-    galaxies = sorted({r.galaxy for r in rows})
-    order = np.random.default_rng(seed).permutation(len(galaxies))
+    mass: dict[tuple[int, int], int] = {}
+    for r in rows:
+        mass[r.galaxy] = max(mass.get(r.galaxy, 0), max(ref.num_particles for ref in r.refs.values()))
+    galaxies = sorted(mass)
     n = len(galaxies)
+    rng = np.random.default_rng(seed)
+    counts = _split_counts(f, n)
+    if stratify:
+        order = np.lexsort((rng.random(n), [mass[g] for g in galaxies]))  # by mass, random ties
+        labels = _dealt_labels(counts)
+        block = int(np.ceil(1 / f[f > 0].min()))
+        for start in range(0, n, block):
+            labels[start : start + block] = rng.permutation(labels[start : start + block])
+    else:
+        order = rng.permutation(n)
+        labels = np.repeat(np.arange(3), counts)
+    names = ("train", "val", "test")
+    assign = {galaxies[gi]: names[labels[rank]] for rank, gi in enumerate(order)}
+    out: dict[str, list[PairedRow]] = {"train": [], "val": [], "test": []}
+    for r in rows:
+        out[assign[r.galaxy]].append(r)
+    return out
+
+
+def _split_counts(f: np.ndarray, n: int) -> np.ndarray:
+    """Galaxies per split: largest remainders, and one for each positive fraction when ``n >= 3``."""
     counts = np.floor(f * n).astype(int)
-    for i in np.argsort(-(f * n - counts)):  # largest remainders first
+    for i in np.argsort(-(f * n - counts), kind="stable"):
         if counts.sum() < n:
             counts[i] += 1
     for i in range(3):
@@ -249,11 +278,18 @@ def split_by_galaxy(
             donor = int(np.argmax(counts))
             counts[donor] -= 1
             counts[i] += 1
-    bounds = np.cumsum(counts)
-    assign = {}
-    for rank, gi in enumerate(order):
-        assign[galaxies[gi]] = "train" if rank < bounds[0] else ("val" if rank < bounds[1] else "test")
-    out: dict[str, list[PairedRow]] = {"train": [], "val": [], "test": []}
-    for r in rows:
-        out[assign[r.galaxy]].append(r)
-    return out
+    return counts
+
+
+def _dealt_labels(counts: np.ndarray) -> np.ndarray:
+    """Labels 0/1/2 in an order where every prefix holds each split in proportion (``counts``)."""
+    n = int(counts.sum())
+    labels = np.empty(n, dtype=int)
+    dealt = np.zeros(3)
+    for i in range(n):
+        deficit = counts * (i + 1) / n - dealt
+        deficit[dealt >= counts] = -np.inf
+        k = int(np.argmax(deficit))
+        labels[i] = k
+        dealt[k] += 1
+    return labels

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -13,24 +12,13 @@ from torch.utils.data import DataLoader
 from app.data.catalog import PairedRow, PairingReport, find_files, index_domains, pair_rows, split_by_galaxy
 from app.data.dataset import MapReader, PairedMapDataset
 from app.data.domains import get_domain
-from app.data.mock import MOCK_VERSION, write_mock_set
+from app.data.mock_set import ensure_mock
 from app.data.sampler import EpochSampler
 from app.data.transforms import MapTransform, RunningMoments, make_transform
 
-__all__ = ["GalaxyDataModule", "ensure_mock"]
+__all__ = ["GalaxyDataModule"]
 
 log = logging.getLogger(__name__)
-
-
-def ensure_mock(folder: str | Path, galaxies: int, size: int, seed: int) -> Path:
-    """The mock set at ``folder``, written first if missing or made with other settings."""
-    folder = Path(folder)
-    marker = folder / "COMPLETE"
-    wanted = f"version={MOCK_VERSION} galaxies={galaxies} size={size} seed={seed} views=4\n"
-    if marker.is_file() and marker.read_text() == wanted:
-        return folder
-    log.info("writing %d mock galaxies (%d², seed %d) to %s", galaxies, size, seed, folder)
-    return write_mock_set(folder, galaxies=galaxies, size=size, seed=seed, views=4)
 
 
 class GalaxyDataModule(L.LightningDataModule):
@@ -50,7 +38,10 @@ class GalaxyDataModule(L.LightningDataModule):
         augment: random 90° rotations and flips of training pairs.
         cache_mb: in-memory cache of resized maps per process (0 = off).
         fit_maps: training maps per domain used to fit the transforms.
-        mock_dir, mock_galaxies, mock_size: the built-in mock set.
+        mock_dir, mock_galaxies, mock_size: the built-in mock set, written once to
+            ``{mock_dir}/v3-g{galaxies}-n{size}-seed{seed}-views4`` (one folder per setting).
+        stratify: order galaxies by mass (``num_particles``) before splitting, so every split
+            spans the mass range.
         weighted_pooling: pool T and |B| with the gas map as weight when gas files exist.
     """
 
@@ -62,16 +53,17 @@ class GalaxyDataModule(L.LightningDataModule):
         size: int = 64,
         batch_size: int = 8,
         num_workers: int = 0,
-        split: tuple[float, float, float] = (0.8, 0.1, 0.1),
+        split: tuple[float, float, float] = (0.6, 0.2, 0.2),
         seed: int = 0,
         transforms: dict[str, Any] | None = None,
         augment: bool = True,
         cache_mb: float = 0.0,
         fit_maps: int = 256,
         mock_dir: str = "data/mock",
-        mock_galaxies: int = 64,
+        mock_galaxies: int = 80,
         mock_size: int = 128,
         weighted_pooling: bool = True,
+        stratify: bool = True,
     ) -> None:
         super().__init__()
         targets = [targets] if isinstance(targets, str) else list(targets)
@@ -130,8 +122,11 @@ class GalaxyDataModule(L.LightningDataModule):
                 except ValueError:
                     log.warning("no gas maps found: T and |B| are pooled without mass weighting")
             rows, self.report = pair_rows(index)
-            self.splits = split_by_galaxy(rows, tuple(self.hparams.split), self.hparams.seed)
-            log.info("data: %s; split %s", self.report.summary(), {k: len(v) for k, v in self.splits.items()})
+            self.splits = split_by_galaxy(rows, tuple(self.hparams.split), self.hparams.seed, self.hparams.stratify)
+            log.info(
+                "data: %d files; %s; split (views) %s", len(files), self.report.summary(),
+                {k: len(v) for k, v in self.splits.items()},
+            )
         reader = MapReader(
             self.hparams.size, int(self.hparams.cache_mb * 2**20), self.hparams.weighted_pooling
         )
@@ -188,6 +183,27 @@ class GalaxyDataModule(L.LightningDataModule):
         return torch.stack(
             [self.transforms[d].inverse(y[..., i, :, :]) for i, d in enumerate(domains)], dim=-3
         )
+
+    def maps(self, split: str, max_maps: int | None = None) -> dict[str, Any]:
+        """The first ``max_maps`` views of ``split``, unaugmented, stacked: normalised ``source``
+        ``(N, 1, S, S)`` and ``target`` ``(N, C, S, S)`` float32, the same in physical units
+        (``physical_source`` ``(N, S, S)``, ``physical_target``; float64, read, not inverted),
+        ``pixel_size`` ``(N,)`` [kpc], ``index`` ``(N,)`` and the paired ``rows``."""
+        if not self.datasets:
+            self.setup()
+        ds = self.datasets[split]
+        plain = PairedMapDataset(ds.rows, ds.source, ds.targets, self.transforms, ds.reader)
+        n = len(plain) if max_maps is None else min(len(plain), max_maps)
+        if n == 0:
+            raise ValueError(f"the {split} split is empty: add galaxies or change data.split")
+        items = [plain[i] for i in range(n)]
+        out: dict[str, Any] = {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in items[0]}
+        out["rows"] = ds.rows[:n]
+        out["physical_source"] = torch.stack([plain.physical(i, self.source) for i in range(n)])
+        out["physical_target"] = torch.stack(
+            [torch.stack([plain.physical(i, d) for d in self.targets]) for i in range(n)]
+        )
+        return out
 
     # ---------------------------------------------------------------- loaders
     def _loader(self, name: str, shuffle: bool) -> DataLoader:

@@ -13,12 +13,11 @@ import torch
 from torch import nn
 
 from app.data.domains import get_domain
+from app.families.inference import SCORE_CLAMP, generate_physical, index_noise
 from app.nets import UNet
 from validation import PhysicsMetrics
 
 __all__ = ["SCORE_CLAMP", "Translator", "build_unet"]
-
-SCORE_CLAMP = 50.0  # normalised units (standard deviations of the transformed training data)
 
 
 def build_unet(
@@ -96,7 +95,8 @@ class Translator(L.LightningModule):
             )
         size = dm.hparams.size
         try:
-            self.net.check_size(size, size)
+            if hasattr(self.net, "check_size"):
+                self.net.check_size(size, size)
         except ValueError as err:
             raise ValueError(f"data.size={size} does not fit model.net: {err}") from None
         domains = {d: (get_domain(d).kind, get_domain(d).unit) for d in dm.targets}
@@ -126,17 +126,17 @@ class Translator(L.LightningModule):
             for e, b in zip(self.ema_net.buffers(), self.net.buffers(), strict=True):
                 e.copy_(b)
 
-    def _generator(self, offset: int) -> torch.Generator:
-        return torch.Generator(device=self.device).manual_seed(self.hparams.sample_seed + offset)
-
     def _index_noise(self, batch: dict[str, Any]) -> torch.Tensor:
         """Initial noise ``(B, C, H, W)`` seeded by each map's dataset index (DDP- and batch-invariant)."""
-        shape = (self.hparams.target_channels, *batch["source"].shape[-2:])
-        z = [
-            torch.randn(shape, generator=torch.Generator().manual_seed(self.hparams.sample_seed + int(i)))
-            for i in batch["index"]
-        ]
-        return torch.stack(z).to(batch["source"])
+        return index_noise(batch, self.hparams.target_channels, self.hparams.sample_seed)
+
+    def generate_physical(self, batch: dict[str, Any], to_physical=None, **overrides: Any):
+        """Predictions of ``batch`` in normalised and physical units (``app.families.inference``)."""
+        if to_physical is None:
+            to_physical = self.trainer.datamodule.to_physical
+        return generate_physical(
+            self, batch, to_physical, self.hparams.sample_seed, self.hparams.target_channels, **overrides
+        )
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """``val/loss`` on every batch; generated maps of the first ``val_maps`` views scored with physics."""
@@ -149,22 +149,10 @@ class Translator(L.LightningModule):
         if not bool(keep.any()) or getattr(self, "val_metrics", None) is None:
             return
         sub = {k: v[keep] if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-        pred = self.generate(
-            sub["source"], generator=self._generator(batch_idx), noise=self._index_noise(sub)
-        )
-        self._update_metrics(pred, sub)
-
-    def _update_metrics(self, pred: torch.Tensor, batch: dict[str, Any]) -> None:
-        dm = self.trainer.datamodule
-        # Scoring only: an untrained sampler can leave values far outside the data; beyond
-        # ±SCORE_CLAMP standard deviations of the training data the inverse transform would
-        # overflow. The clamped fraction is logged so this never hides a problem.
-        clamped = pred.abs() > SCORE_CLAMP
-        self.log("val/clamped_fraction", clamped.float().mean(), batch_size=pred.shape[0], sync_dist=True)
-        pred = pred.clamp(-SCORE_CLAMP, SCORE_CLAMP)
-        phys_pred = dm.to_physical(pred.double())
-        phys_true = dm.to_physical(batch["target"].double())
-        self.val_metrics.update(phys_pred, phys_true, pred, batch["target"])
+        out = self.generate_physical(sub)
+        self.log("val/clamped_fraction", out.clamped_fraction, batch_size=out.physical.shape[0], sync_dist=True)
+        phys_true = self.trainer.datamodule.to_physical(sub["target"].double())
+        self.val_metrics.update(out.physical, phys_true, out.normalised, sub["target"])
 
     def on_validation_epoch_end(self) -> None:
         metrics = getattr(self, "val_metrics", None)
@@ -174,23 +162,20 @@ class Translator(L.LightningModule):
             self.log(
                 f"val/{name}",
                 value.float(),
-                prog_bar=name in ("physics_score", "pk_dex", "mass"),
+                prog_bar=name in ("physics_score", "pk_dex", "mass_dex"),
                 sync_dist=False,
             )
         metrics.reset()
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
-        pred = self.generate(batch["source"], generator=self._generator(10_000 + batch_idx))
-        dm = getattr(self.trainer, "datamodule", None)
-        physical = dm.to_physical(pred.double()) if dm is not None else pred.double()
-        bad = ~torch.isfinite(physical)
-        if bool(bad.any()):
-            rows = batch["index"][bad.flatten(1).any(1).cpu()].tolist()
+        out = self.generate_physical(batch)
+        if out.clamped_fraction > 0 or not bool(torch.isfinite(out.physical).all()):
             raise FloatingPointError(
-                f"prediction overflowed to non-finite physical values for rows {rows} "
+                f"prediction of batch {batch_idx} (rows {batch['index'].tolist()}) left the data range: "
+                f"{out.clamped_fraction:.2%} of pixels beyond ±{SCORE_CLAMP:g} training standard deviations "
                 "(the model is untrained or diverged; check the checkpoint)"
             )
-        return {"index": batch["index"].cpu(), "prediction": physical.cpu()}
+        return {"index": batch["index"].cpu(), "prediction": out.physical.cpu()}
 
     def configure_optimizers(self):
         return torch.optim.AdamW(self.net.parameters(), lr=self.hparams.lr, weight_decay=0.0)

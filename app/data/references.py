@@ -1,0 +1,71 @@
+"""Floor and oracle references for views of the built-in mock, at the size the loader serves.
+
+For a mapping ``source → targets`` the floor is a *twin* of each view (the random parts
+that the source shows kept, the others redrawn; ``app.data.mock.twin``) and the oracle is
+the mean of ``n_twins`` twins (``app.data.mock.oracle``). They are rendered at the stored
+size and pooled to the served size exactly as the loader pools the data (surface densities
+averaged, T and |B| weighted by the same realisation's gas), so they sit on the truth's grid.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from app.data.catalog import PairedRow
+from app.data.domains import get_domain
+from app.data.mock import sample_params, twin
+from app.data.mock_set import MARKER, MARKER_PREFIX
+from app.data.resize import pool_factor, pool_map
+
+__all__ = ["mock_seed", "mock_twins"]
+
+
+def mock_seed(folder: str | Path) -> int | None:
+    """The seed of the galchemy mock set in ``folder``, or None if it is not one."""
+    marker = Path(folder) / MARKER
+    if not marker.is_file():
+        return None
+    text = marker.read_text()
+    match = re.search(r"\bseed=(-?\d+)", text)
+    return int(match.group(1)) if text.startswith(MARKER_PREFIX) and match else None
+
+
+def _pooled(maps: dict[str, np.ndarray], targets: list[str], size: int) -> np.ndarray:
+    gas = torch.from_numpy(maps["gas"])
+    out = []
+    for d in targets:
+        x = torch.from_numpy(maps[d])
+        factor = pool_factor(tuple(x.shape), size, f"mock reference {d}")
+        weight = gas if get_domain(d).kind == "mass_weighted" else None
+        out.append(pool_map(x, factor, weight).numpy())
+    return np.stack(out)
+
+
+def mock_twins(
+    rows: list[PairedRow], source: str, targets: list[str], seed: int, size: int, n_twins: int = 16
+) -> dict[str, np.ndarray]:
+    """``{"floor (twin)": (N, C, size, size), "oracle": (N, C, size, size)}`` in physical units.
+
+    Raises:
+        ValueError: a row that is not a view of the mock set made with ``seed`` (its extent
+            disagrees with the regenerated galaxy's).
+    """
+    floor, oracle = [], []
+    for row in rows:
+        snapshot, gid, rotxy = row.key
+        p = sample_params(gid, snapshot, seed)
+        ext = row.extent
+        stored = next(iter(row.refs.values())).shape[0]
+        if not np.isclose(ext[1], p.half_extent, rtol=1e-9):
+            raise ValueError(
+                f"{next(iter(row.refs.values())).where}: not a view of the mock set with seed {seed} "
+                f"(extent {ext[1]:.6g} kpc, the mock galaxy's {p.half_extent:.6g} kpc)"
+            )
+        twins = [_pooled(twin(p, rotxy, stored, source, k), targets, size) for k in range(1, n_twins + 1)]
+        floor.append(twins[0])
+        oracle.append(np.mean(twins, axis=0))
+    return {"floor (twin)": np.stack(floor), "oracle": np.stack(oracle)}

@@ -1,0 +1,79 @@
+"""Everything a model is compared with, for one split of a data module: baselines, floor, oracle.
+
+``report_data`` gathers the maps of a split in physical units, the model's predictions
+(through the one generate → physical path) and the references; ``python -m app.report``
+and ``benchmarks/bench_fidelity.py`` both use it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+from rich.progress import track
+
+from app.data.domains import get_domain
+from app.data.references import mock_seed, mock_twins
+from app.families.baseline import data_units, fit_baseline
+from app.families.inference import generate_physical
+from validation.report_scores import ReportData
+
+__all__ = ["BASELINE_ORDER", "reference_predictions", "report_data"]
+
+BASELINE_ORDER = ("lookup", "log_linear", "scaling", "mean_map")
+
+log = logging.getLogger(__name__)
+
+
+def _mock_seed_of(dm: Any) -> int | None:
+    if dm.hparams.data is None:
+        return int(dm.hparams.seed)
+    return mock_seed(dm.hparams.data)
+
+
+def reference_predictions(dm: Any, maps: dict[str, Any], n_twins: int = 16) -> dict[str, np.ndarray]:
+    """Physical ``(N, C, S, S)`` predictions of ``maps`` (``dm.maps(split)``) by every baseline
+    (fitted on ``dm``'s training split) and, on the built-in mock, the floor and the oracle."""
+    out: dict[str, np.ndarray] = {}
+    seed = _mock_seed_of(dm)
+    if seed is not None:
+        log.info("rendering twins for the floor and the oracle (%d twins per view)", n_twins)
+        out.update(mock_twins(maps["rows"], dm.source, dm.targets, seed, dm.hparams.size, n_twins))
+    else:
+        log.info("not the built-in mock: no twin floor or oracle")
+    units = data_units(dm)
+    for name in BASELINE_ORDER:
+        pred = fit_baseline(name, dm).predict(maps["source"])
+        out[name] = units.target_to_physical(pred).numpy()
+    return out
+
+
+def report_data(dm: Any, split: str, max_maps: int | None = None, model: Any = None,
+                n_twins: int = 16, **overrides: Any) -> ReportData:  # fmt: skip
+    """Maps of ``split``, the ``model``'s predictions (or the truth when None) and the references."""
+    maps = dm.maps(split, max_maps)
+    n = len(maps["rows"])
+    target = maps["physical_target"].numpy()
+    pred, pred_n = target, None
+    if model is not None:
+        model.eval()
+        bs = dm.hparams.batch_size
+        parts = []
+        for start in track(range(0, n, bs), description=f"generating {n} {split} maps", transient=True):
+            batch = {k: maps[k][start : start + bs] for k in ("source", "target", "index")}
+            parts.append(generate_physical(model, batch, dm.to_physical, model.hparams.sample_seed,
+                                           len(dm.targets), **overrides))  # fmt: skip
+        pred = torch.cat([g.physical for g in parts]).numpy()
+        pred_n = torch.cat([g.normalised for g in parts]).numpy()
+    rows = maps["rows"]
+    return ReportData(
+        source=maps["physical_source"].numpy(), target=target,
+        prediction=pred, pixel_size=maps["pixel_size"].numpy(), domains=list(dm.targets),
+        units=[get_domain(d).unit for d in dm.targets], kinds=[get_domain(d).kind for d in dm.targets],
+        source_domain=dm.source, source_unit=get_domain(dm.source).unit,
+        galaxy=[f"{r.key[0]}-{r.key[1]}" for r in rows], rotation=[f"{r.key[2][0]},{r.key[2][1]}" for r in rows],
+        references=reference_predictions(dm, maps, n_twins),
+        normalised_prediction=pred_n, normalised_target=None if pred_n is None else maps["target"].numpy(),
+    )  # fmt: skip

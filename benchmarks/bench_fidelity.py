@@ -1,0 +1,118 @@
+"""The fidelity ladder: how hard each mapping is, and what a model has to beat.
+
+Usage::
+
+    python benchmarks/bench_fidelity.py --sizes 64 128 --out docs/fidelity.md
+
+For each mapping and map size, on the test split of the built-in mock (80 galaxies × 4
+views, stratified split 48/16/16 galaxies), the physics score and its parts of:
+
+* ``floor (twin)``: the same galaxy and view with the random parts the source does not show
+  redrawn — what a perfect *generative* model scores (the irreducible error);
+* ``oracle``: the mean of 16 twins — what a perfect *deterministic* predictor scores;
+* the baselines, fitted on the training split: ``lookup`` (binned E[t|s]), ``log_linear``,
+  ``scaling`` (global mass ratio) and ``mean_map`` (log-mean training map).
+
+Every value carries a 68 % bootstrap interval over the test galaxies. Families trained for
+a budget are added next to these columns by the recipes work (wave 2, step 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from app.data import GalaxyDataModule
+from app.evaluation import BASELINE_ORDER, report_data
+from validation.report_scores import score_prediction
+
+MAPPINGS = ("gas:hi", "gas:dm", "gas:temp", "gas:bfield", "dm:gas", "gas:star")
+COLUMNS = ("floor (twin)", "oracle", *BASELINE_ORDER)
+
+
+def _ladder_rows(size: int, mappings: list[str], args) -> list[dict]:
+    """Score every reference of every mapping; mappings that share a source share one data
+    module (multi-target), so its twins are rendered once."""
+    by_source: dict[str, list[str]] = {}
+    for mapping in mappings:
+        source, target = mapping.split(":")
+        by_source.setdefault(source, []).append(target)
+    rows = {}
+    for source, targets in by_source.items():
+        t0 = time.perf_counter()
+        dm = GalaxyDataModule(source=source, targets=targets, size=size, mock_dir=args.mock_dir,
+                              mock_galaxies=args.galaxies, mock_size=args.mock_size, seed=args.seed)  # fmt: skip
+        dm.prepare_data()
+        dm.setup("test")
+        data = report_data(dm, "test", n_twins=args.twins)
+        scored = {name: score_prediction(data, pred, args.n_boot).scores for name, pred in data.references.items()}
+        seconds = time.perf_counter() - t0
+        for target in targets:
+            rows[f"{source}:{target}"] = {"mapping": f"{source} → {target}", "scores": scored, "target": target,
+                                          "maps": len(data.source), "galaxies": len(set(data.galaxy)),
+                                          "seconds": seconds}  # fmt: skip
+            print(f"{size}² {source} → {target}: " + ", ".join(
+                f"{c} {scored[c][f'{target}/physics_score']}" for c in COLUMNS if c in scored), flush=True)  # fmt: skip
+    return [rows[m] for m in mappings]
+
+
+def _table(rows: list[dict], key: str) -> list[str]:
+    lines = ["| mapping | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for r in rows:
+        k = f"{r['target']}/{key}"
+        cells = [str(r["scores"][c][k]) if c in r["scores"] and k in r["scores"][c] else "—" for c in COLUMNS]
+        lines.append(f"| {r['mapping']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--mappings", nargs="+", default=list(MAPPINGS), help="source:target pairs")
+    parser.add_argument("--mock-dir", default="data/mock")
+    parser.add_argument("--galaxies", type=int, default=80)
+    parser.add_argument("--mock-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--twins", type=int, default=16, help="twins averaged by the oracle")
+    parser.add_argument("--n-boot", type=int, default=200)
+    parser.add_argument("--out", help="write the Markdown tables here (e.g. docs/fidelity.md)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    t0 = time.perf_counter()
+    sections = []
+    for size in args.sizes:
+        rows = _ladder_rows(size, args.mappings, args)
+        sections += [f"### {size}² pixels (test split: {rows[0]['maps']} views of {rows[0]['galaxies']} galaxies)", "",
+                     "Physics score (lower is better), value on all test maps [68 % bootstrap interval over galaxies]:", "",
+                     *_table(rows, "physics_score"), "", "P(k) error [dex]:", "", *_table(rows, "pk_dex"), "",
+                     "1 − r(k):", "", *_table(rows, "one_minus_r"), "",
+                     "Mass error \\|log10 M_pred/M_true\\| [dex]:", "", *_table(rows, "mass_dex"), ""]  # fmt: skip
+    elapsed = time.perf_counter() - t0
+    cmd = "python benchmarks/bench_fidelity.py --sizes " + " ".join(map(str, args.sizes))
+    footer = [f"Measured with `{cmd}` in {elapsed / 60:.1f} min on {platform.machine()} "
+              f"({torch.get_num_threads()} threads), mock seed {args.seed}, {args.twins} twins per oracle, "
+              f"{args.n_boot} bootstrap resamples."]  # fmt: skip
+    text = "\n".join([*sections, *footer]) + "\n"
+    print(text)
+    if args.out:
+        _splice(Path(args.out), text)
+        print(f"wrote {args.out}")
+
+
+def _splice(path: Path, text: str, start: str = "<!-- ladder -->", end: str = "<!-- /ladder -->") -> None:
+    """Put ``text`` between the markers in ``path`` (the rest of the page is kept)."""
+    page = path.read_text() if path.is_file() else f"{start}\n{end}\n"
+    if start not in page or end not in page:
+        raise ValueError(f"{path}: no {start} ... {end} markers to write the ladder between")
+    head, rest = page.split(start, 1)
+    path.write_text(f"{head}{start}\n{text}{end}{rest.split(end, 1)[1]}")
+
+
+if __name__ == "__main__":
+    main()
