@@ -8,6 +8,7 @@ and ``benchmarks/bench_fidelity.py`` both use it.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,20 +28,23 @@ BASELINE_ORDER = ("lookup", "log_linear", "scaling", "mean_map")
 log = logging.getLogger(__name__)
 
 
-def _mock_seed_of(dm: Any) -> int | None:
-    if dm.hparams.data is None:
-        return int(dm.hparams.seed)
-    return mock_seed(dm.hparams.data)
+def _mock_of(dm: Any) -> tuple[int, Path] | None:
+    """(seed, folder) of the galchemy mock set ``dm`` reads, or None for other data."""
+    folder = Path(dm.data_path())
+    seed = mock_seed(folder) if folder.is_dir() else None
+    return None if seed is None else (seed, folder)
 
 
 def reference_predictions(dm: Any, maps: dict[str, Any], n_twins: int = 16) -> dict[str, np.ndarray]:
     """Physical ``(N, C, S, S)`` predictions of ``maps`` (``dm.maps(split)``) by every baseline
     (fitted on ``dm``'s training split) and, on the built-in mock, the floor and the oracle."""
     out: dict[str, np.ndarray] = {}
-    seed = _mock_seed_of(dm)
-    if seed is not None:
-        log.info("rendering twins for the floor and the oracle (%d twins per view)", n_twins)
-        out.update(mock_twins(maps["rows"], dm.source, dm.targets, seed, dm.hparams.size, n_twins))
+    mock = _mock_of(dm)
+    if mock is not None:
+        log.info("twins for the floor and the oracle (%d per view)", n_twins)
+        seed, folder = mock
+        out.update(mock_twins(maps["rows"], dm.source, dm.targets, seed, dm.hparams.size, n_twins,
+                              cache=folder / "references"))  # fmt: skip
     else:
         log.info("not the built-in mock: no twin floor or oracle")
     units = data_units(dm)

@@ -25,18 +25,20 @@ from validation.report import write_report
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m app.report", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m app.report", description=__doc__.splitlines()[0], allow_abbrev=False,
+        epilog="Any other option (e.g. --data.init_args.data /path) goes to the fit config's LightningCLI.",
+    )
     p.add_argument("--config", action="append", required=True, help="the fit config(s)")
     p.add_argument("--ckpt_path", required=True)
     p.add_argument("--name", help="report folder name (default: the checkpoint's run)")
     p.add_argument("--out", default="docs/reports")
     p.add_argument("--split", default="test", choices=["val", "test"])
     p.add_argument("--max-maps", type=int, default=None, help="first N views of the split (default: all)")
-    p.add_argument("overrides", nargs="*", help="extra CLI overrides, e.g. --data.init_args.data=/path")
     args, extra = p.parse_known_args(argv)
     logging.getLogger("lightning").setLevel(logging.WARNING)
     t0 = time.perf_counter()
-    cli_args = [a for c in args.config for a in ("--config", c)] + extra + args.overrides
+    cli_args = [a for c in args.config for a in ("--config", c)] + extra  # the rest goes to LightningCLI
     cli = GalchemyCLI(Translator, GalaxyDataModule, subclass_mode_model=True, subclass_mode_data=True,
                       run=False, args=cli_args, seed_everything_default=0)  # fmt: skip
     ckpt_path = Path(args.ckpt_path)

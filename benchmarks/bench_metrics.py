@@ -37,7 +37,7 @@ def main() -> None:
     args = p.parse_args()
     logging.disable(logging.WARNING)
     dm = GalaxyDataModule(source="dm", targets=["gas"], size=64, batch_size=16, mock_dir=args.mock_dir,
-                          mock_galaxies=48, mock_size=128, seed=0)  # fmt: skip
+                          mock_galaxies=80, mock_size=128, seed=0)  # fmt: skip
     dm.prepare_data()
     model = (
         InDI.load_from_checkpoint(args.ckpt)

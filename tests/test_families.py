@@ -211,6 +211,21 @@ def test_cli_fit_predict_and_bad_key(mock_dir, tmp_path):
         images = f["gas/images"][()]
         assert images.shape[1:] == (16, 16) and images.shape[0] >= 1
         assert (images >= 0).all() and f["gas/metadata/0000"].attrs["units"] == "solMass / kpc2"
+    report = subprocess.run(
+        [sys.executable, "-m", "app.report", *common, "--ckpt_path", str(ckpt), "--out", str(tmp_path / "reports"),
+         "--name", "tiny"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr[-3000:]
+    text = (tmp_path / "reports" / "tiny" / "index.md").read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| domain"))
+    for column in ("model", "floor (twin)", "oracle", "lookup", "log_linear", "scaling", "mean_map"):
+        assert f" {column} " in header
+    compare = subprocess.run(
+        [sys.executable, "-m", "validation", "compare", str(tmp_path / "reports" / "tiny"), "--out", str(tmp_path / "cmp")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert compare.returncode == 0 and "| lookup * |" in (tmp_path / "cmp" / "index.md").read_text()
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in mock_dir.rglob("*.hdf5")} == sha
     bad = _cli(
         "fit",

@@ -30,7 +30,10 @@ class Interval:
     level: float
 
     def __str__(self) -> str:
-        return f"{self.value:.3g} [{self.lo:.3g}, {self.hi:.3g}]"
+        def fmt(x: float) -> str:
+            return "0" if abs(x) < 1e-12 else f"{x:.3g}"  # float round-off of an exact zero
+
+        return f"{fmt(self.value)} [{fmt(self.lo)}, {fmt(self.hi)}]"
 
 
 def _metrics(module: nn.Module) -> list[tuple[str, Metric]]:
@@ -46,6 +49,7 @@ def _states(module: nn.Module) -> dict[str, tuple[torch.Tensor, bool]]:
             if not isinstance(value, torch.Tensor):
                 raise ValueError(f"bootstrap needs tensor states; {name}.{s} is a {type(value).__name__}")
             out[f"{name}.{s}"] = (value.detach().clone(), reduce is dim_zero_sum)
+        out[f"{name}._update_count"] = (torch.tensor(float(m._update_count)), True)
     return out
 
 
@@ -64,7 +68,7 @@ def _load(module: nn.Module, states: dict[str, torch.Tensor]) -> None:
     for name, m in _metrics(module):
         for s in m._reductions:
             setattr(m, s, states[f"{name}.{s}"].clone())
-        m._update_count = 1
+        m._update_count = int(states[f"{name}._update_count"])  # 0 for a metric never updated
         m._computed = None
     for sub in module.modules():  # MetricCollection: do not re-link compute groups to stale states
         if hasattr(sub, "_state_is_copy"):

@@ -53,7 +53,7 @@ def _cell(iv) -> str:
         return "—"
     if math.isnan(iv.lo):
         return f"{iv.value:.3g}"
-    return f"{iv.value:.3g} [{iv.lo:.3g}, {iv.hi:.3g}]"
+    return str(iv)
 
 
 def _table(data: ReportData, scored: dict[str, Scored]) -> list[str]:
@@ -155,9 +155,14 @@ def compare_reports(run_dirs: Sequence[str | Path], out_dir: str | Path, title: 
         runs.append((d, json.loads((d / "scores.json").read_text()), dict(np.load(d / "curves.npz"))))
     out.mkdir(parents=True, exist_ok=True)
     refs = runs[0][1].get("references", {})
-    cols = [s["title"] for _, s, _ in runs] + [f"{n} ({runs[0][1]['title']})" for n in refs]
-    keys = sorted({k for _, s, _ in runs for k in s["scores"] if k.split("/")[-1] in SCORE_NAMES})
-    lines = [f"# {title}", "", "| score | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    cols = [s["title"] for _, s, _ in runs] + [f"{n} *" for n in refs]
+    order = list(SCORE_NAMES)
+    keys = sorted({k for _, s, _ in runs for k in s["scores"] if k.split("/")[-1] in SCORE_NAMES},
+                  key=lambda k: ("/" not in k, k.split("/")[0], order.index(k.split("/")[-1])))  # fmt: skip
+    lines = [f"# {title}", ""]
+    if refs:
+        lines += [f"\\* references of the first run ({runs[0][1]['title']}), on the same test maps.", ""]
+    lines += ["| score | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for k in keys:
         vals = [s["scores"].get(k) for _, s, _ in runs] + [r.get(k) for r in refs.values()]
         lines.append(f"| {k} | " + " | ".join("—" if v is None else f"{v:.4g}" for v in vals) + " |")

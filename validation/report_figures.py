@@ -15,6 +15,7 @@ matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
+from matplotlib.ticker import NullFormatter
 
 import physics
 from validation.report_scores import ReportData
@@ -92,6 +93,7 @@ def fig_spectra(curves: dict[str, dict[str, np.ndarray]], unit: str, path_pk: Pa
     axr.axvspan(*band, color="0.92", zorder=-1)
     axr.set_ylabel("P_pred / P_true")
     axr.set_xlabel("k / k_F")
+    axr.xaxis.set_minor_formatter(NullFormatter())  # no overlapping minor labels
     fig.tight_layout()
     fig.savefig(path_pk, dpi=DPI)
     plt.close(fig)
@@ -103,6 +105,7 @@ def fig_spectra(curves: dict[str, dict[str, np.ndarray]], unit: str, path_pk: Pa
     ax.axvspan(*band, color="0.92", zorder=-1)
     ax.set_ylim(-0.2, 1.05)
     ax.set_xlabel("k / k_F")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_ylabel("r(k) with the truth")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()

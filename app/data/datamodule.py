@@ -98,7 +98,8 @@ class GalaxyDataModule(L.LightningDataModule):
         self.datasets: dict[str, PairedMapDataset] = {}
 
     # ---------------------------------------------------------------- preparation
-    def _data_path(self) -> str:
+    def data_path(self) -> str:
+        """The data folder or glob; the built-in mock set (written if missing) when ``data`` is None."""
         hp = self.hparams
         if hp.data is not None:
             return hp.data
@@ -106,11 +107,11 @@ class GalaxyDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Write the mock set if it is the data and missing (rank 0 only)."""
-        self._data_path()
+        self.data_path()
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits is None:
-            files = find_files(self._data_path())
+            files = find_files(self.data_path())
             needed = list(self.domains)
             want_gas = self.hparams.weighted_pooling and any(
                 get_domain(d).kind == "mass_weighted" for d in self.domains

@@ -9,6 +9,9 @@ averaged, T and |B| weighted by the same realisation's gas), so they sit on the 
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
 import re
 from pathlib import Path
 
@@ -17,11 +20,13 @@ import torch
 
 from app.data.catalog import PairedRow
 from app.data.domains import get_domain
-from app.data.mock import sample_params, twin
+from app.data.mock import MOCK_VERSION, sample_params, twin
 from app.data.mock_set import MARKER, MARKER_PREFIX
 from app.data.resize import pool_factor, pool_map
 
 __all__ = ["mock_seed", "mock_twins"]
+
+log = logging.getLogger(__name__)
 
 
 def mock_seed(folder: str | Path) -> int | None:
@@ -46,14 +51,25 @@ def _pooled(maps: dict[str, np.ndarray], targets: list[str], size: int) -> np.nd
 
 
 def mock_twins(
-    rows: list[PairedRow], source: str, targets: list[str], seed: int, size: int, n_twins: int = 16
+    rows: list[PairedRow], source: str, targets: list[str], seed: int, size: int, n_twins: int = 16,
+    cache: str | Path | None = None,
 ) -> dict[str, np.ndarray]:
     """``{"floor (twin)": (N, C, size, size), "oracle": (N, C, size, size)}`` in physical units.
+
+    ``cache``: a folder (the mock set's own ``references/``) where the result is kept, keyed
+    by the mock version and every argument, so reports of one split render their twins once.
 
     Raises:
         ValueError: a row that is not a view of the mock set made with ``seed`` (its extent
             disagrees with the regenerated galaxy's).
     """
+    path = None
+    if cache is not None:
+        key = repr((MOCK_VERSION, [r.key for r in rows], source, targets, seed, size, n_twins))
+        path = Path(cache) / f"twins-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+        if path.is_file():
+            with np.load(path) as saved:
+                return {"floor (twin)": saved["floor"], "oracle": saved["oracle"]}
     floor, oracle = [], []
     for row in rows:
         snapshot, gid, rotxy = row.key
@@ -68,4 +84,13 @@ def mock_twins(
         twins = [_pooled(twin(p, rotxy, stored, source, k), targets, size) for k in range(1, n_twins + 1)]
         floor.append(twins[0])
         oracle.append(np.mean(twins, axis=0))
-    return {"floor (twin)": np.stack(floor), "oracle": np.stack(oracle)}
+    out = {"floor (twin)": np.stack(floor), "oracle": np.stack(oracle)}
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+            np.savez(tmp, floor=out["floor (twin)"], oracle=out["oracle"])
+            tmp.replace(path)  # atomic: a reader never sees half a file
+        except OSError as err:  # a read-only data folder: work without the cache
+            log.warning("could not cache the twins in %s (%s); they will be rendered again next time", cache, err)
+    return out
