@@ -17,13 +17,12 @@ from rich.progress import track
 
 from app.data.domains import get_domain
 from app.data.references import mock_seed, mock_twins
-from app.families.baseline import data_units, fit_baseline
+from app.families.baseline import FittedBaseline, fit_baseline
 from app.families.inference import generate_physical
+from validation.baselines import BASELINE_ORDER
 from validation.report_scores import ReportData
 
 __all__ = ["BASELINE_ORDER", "reference_predictions", "report_data"]
-
-BASELINE_ORDER = ("lookup", "log_linear", "scaling", "mean_map")
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +43,14 @@ def reference_predictions(dm: Any, maps: dict[str, Any], n_twins: int = 16) -> d
         log.info("twins for the floor and the oracle (%d per view)", n_twins)
         seed, folder = mock
         out.update(mock_twins(maps["rows"], dm.source, dm.targets, seed, dm.hparams.size, n_twins,
-                              cache=folder / "references"))  # fmt: skip
+                              cache=folder / "references", weighted_pooling=dm.hparams.weighted_pooling))  # fmt: skip
     else:
         log.info("not the built-in mock: no twin floor or oracle")
-    units = data_units(dm)
-    for name in BASELINE_ORDER:
-        pred = fit_baseline(name, dm).predict(maps["source"])
-        out[name] = units.target_to_physical(pred).numpy()
+    train = dm.maps("train")
+    batch = {"source": maps["source"], "index": maps["index"]}
+    for name in BASELINE_ORDER:  # through the same clamp and inverse transforms as a model
+        fitted = FittedBaseline(fit_baseline(name, dm, train=train))
+        out[name] = generate_physical(fitted, batch, dm.to_physical, 0, len(dm.targets)).physical.numpy()
     return out
 
 

@@ -23,6 +23,16 @@ from app.evaluation import report_data
 from app.families import Translator
 from validation.report import write_report
 
+SPLIT_KEYS = ("data", "source", "size", "split", "seed", "stratify", "mock_galaxies", "mock_size")
+
+
+def _split_mismatch(saved: dict, now: dict) -> str:
+    """``key: saved → now`` for the data settings that decide which galaxies are held out."""
+    norm = lambda v: list(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
+    out = [f"data.{k}: {saved.get(k, 'absent (trained before stratified splits)')!r} → {now.get(k)!r}"
+           for k in SPLIT_KEYS if k in now and norm(saved.get(k, "absent")) != norm(now.get(k))]  # fmt: skip
+    return "; ".join(out)
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
@@ -48,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     model = type(cli.model).load_from_checkpoint(ckpt_path, map_location="cpu")
     dm = cli.datamodule
+    mismatch = _split_mismatch(checkpoint.get("datamodule_hyper_parameters", {}), dict(dm.hparams))
+    if mismatch:
+        print(f"error: {ckpt_path} was trained on other data or another split ({mismatch}); its test "
+              "galaxies would not be held out. Give the config it was trained with.", file=sys.stderr)  # fmt: skip
+        return 2
     dm.load_state_dict(checkpoint["GalaxyDataModule"])
     dm.prepare_data()
     dm.setup("test")

@@ -170,3 +170,25 @@ def test_patchgan_receptive_field_and_shape():
     (g,) = torch.autograd.grad(d(x, torch.zeros_like(x))[0, 0, 0, 0], x)
     rows = torch.nonzero(g[0, 0].abs().sum(1)).flatten()
     assert int(rows.max() - rows.min() + 1) <= 70
+
+
+@pytest.mark.parametrize("n", [32, 48])
+def test_down_and_up_sampling_keep_a_feature_in_place(n):
+    """With averaging weights, the U-Net's downsample followed by its nearest-neighbour
+    upsample returns a blob's centroid to where it was (no half-pixel drift per level)."""
+    net = UNet(in_channels=1, out_channels=1, base_channels=4, channel_mults=[1, 2], block="vanilla")
+    down = net.downsample[0]
+    with torch.no_grad():
+        down.weight.zero_()
+        for c in range(down.out_channels):
+            down.weight[c, c] = 1.0 / down.weight[c, c].numel()
+        down.bias.zero_()
+    x = torch.arange(n, dtype=torch.float32)
+    blob = torch.exp(-((x[:, None] - 13.3) ** 2 + (x[None, :] - 20.7) ** 2) / 8.0)
+    h = blob.expand(1, down.in_channels, n, n)
+    back = torch.nn.functional.interpolate(down(h), scale_factor=2.0, mode="nearest")[0, 0]
+
+    def centroid(m: torch.Tensor) -> torch.Tensor:
+        return torch.stack([(m.sum(1) * x).sum(), (m.sum(0) * x).sum()]) / m.sum()
+
+    torch.testing.assert_close(centroid(back), centroid(blob), atol=1e-4, rtol=0)

@@ -7,8 +7,8 @@ its numbers sit in the same tables as a model's. Where a baseline needs physical
 
 * ``mean_map``: the per-pixel mean of the normalised training targets (with the default
   ``log10`` transform, the log-mean training map), whatever the source.
-* ``scaling``: ``t = k_c · s`` in physical units, ``k_c = Σ t / Σ s`` over the training
-  maps (the global mass ratio for surface densities).
+* ``scaling``: ``t = k_c · s`` in physical units, ``k_c = Σ t / Σ s`` summed over the
+  training pixels (for surface densities a mass ratio with each pixel weighted equally).
 * ``log_linear``: ``y_c = a_c x + b_c`` per pixel, least squares over all training pixels
   (with ``log10`` transforms a power law ``t ∝ s^a``).
 * ``lookup``: the binned conditional mean ``E[t | s]``: the source is cut into ``bins``
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["BASELINES", "Baseline", "Units", "make_baseline"]
+__all__ = ["BASELINES", "BASELINE_ORDER", "Baseline", "Units", "make_baseline"]
 
 Convert = Callable[[torch.Tensor], torch.Tensor]
 
@@ -177,6 +177,8 @@ class Lookup(Baseline):
         return out.reshape(-1, n, h, wd).transpose(0, 1)
 
 
+#: the baselines in the order reports list them
+BASELINE_ORDER = ("lookup", "log_linear", "scaling", "mean_map")
 #: name → baseline class
 BASELINES: dict[str, type[Baseline]] = {b.name: b for b in (MeanMap, MassScaling, LogLinear, Lookup)}
 

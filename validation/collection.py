@@ -89,6 +89,12 @@ class PhysicsMetrics(nn.Module):
         super().__init__()
         self.names = list(domains)
         self.weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
+        unknown = sorted(set(self.weights) - set(UNITS))
+        if unknown:
+            raise ValueError(
+                f"score_weights: {unknown} name no metric (renamed in wave 2: mass → mass_dex, transfer → "
+                f"transfer_dex, r50 → r50_dex); choose from {sorted(UNITS)}"
+            )
         ranges = {**VALUE_RANGES, **(value_ranges or {})}
         physical, normalised = {}, {}
         for name, (kind, unit) in domains.items():

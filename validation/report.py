@@ -15,6 +15,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from validation.baselines import BASELINE_ORDER
 from validation.collection import UNITS
 from validation.report_figures import (
     DPI,
@@ -45,7 +46,7 @@ SCORE_NAMES = {
     "ssim": "SSIM (normalised)",
 }
 #: reference columns in the order a reader compares them
-ORDER = ("floor (twin)", "oracle", "matched view", "lookup", "log_linear", "scaling", "mean_map")
+ORDER = ("floor (twin)", "oracle", *BASELINE_ORDER)
 
 
 def _cell(iv) -> str:
@@ -74,7 +75,7 @@ def _table(data: ReportData, scored: dict[str, Scored]) -> list[str]:
 def _verdict(scored: dict[str, Scored]) -> str:
     model = scored["model"].scores.get("physics_score")
     baselines = {n: s.scores["physics_score"].value for n, s in scored.items()
-                 if n in ("lookup", "log_linear", "scaling", "mean_map") and "physics_score" in s.scores}  # fmt: skip
+                 if n in BASELINE_ORDER and "physics_score" in s.scores}  # fmt: skip
     if model is None or not baselines:
         return ""
     best = min(baselines, key=baselines.get)

@@ -248,6 +248,8 @@ def split_by_galaxy(
         mass[r.galaxy] = max(mass.get(r.galaxy, 0), max(ref.num_particles for ref in r.refs.values()))
     galaxies = sorted(mass)
     n = len(galaxies)
+    if stratify and n > 1 and not any(mass.values()):
+        log.warning("split: no num_particles attribute in the metadata; galaxies are split at random, not by mass")
     rng = np.random.default_rng(seed)
     counts = _split_counts(f, n)
     if stratify:

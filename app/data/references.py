@@ -39,23 +39,24 @@ def mock_seed(folder: str | Path) -> int | None:
     return int(match.group(1)) if text.startswith(MARKER_PREFIX) and match else None
 
 
-def _pooled(maps: dict[str, np.ndarray], targets: list[str], size: int) -> np.ndarray:
+def _pooled(maps: dict[str, np.ndarray], targets: list[str], size: int, weighted: bool = True) -> np.ndarray:
     gas = torch.from_numpy(maps["gas"])
     out = []
     for d in targets:
         x = torch.from_numpy(maps[d])
         factor = pool_factor(tuple(x.shape), size, f"mock reference {d}")
-        weight = gas if get_domain(d).kind == "mass_weighted" else None
+        weight = gas if weighted and get_domain(d).kind == "mass_weighted" else None
         out.append(pool_map(x, factor, weight).numpy())
     return np.stack(out)
 
 
 def mock_twins(
     rows: list[PairedRow], source: str, targets: list[str], seed: int, size: int, n_twins: int = 16,
-    cache: str | Path | None = None,
+    cache: str | Path | None = None, weighted_pooling: bool = True,
 ) -> dict[str, np.ndarray]:
     """``{"floor (twin)": (N, C, size, size), "oracle": (N, C, size, size)}`` in physical units.
 
+    ``weighted_pooling``: as the data module's (T and |B| pooled with the gas as weight).
     ``cache``: a folder (the mock set's own ``references/``) where the result is kept, keyed
     by the mock version and every argument, so reports of one split render their twins once.
 
@@ -65,7 +66,7 @@ def mock_twins(
     """
     path = None
     if cache is not None:
-        key = repr((MOCK_VERSION, [r.key for r in rows], source, targets, seed, size, n_twins))
+        key = repr((MOCK_VERSION, [r.key for r in rows], source, targets, seed, size, n_twins, weighted_pooling))
         path = Path(cache) / f"twins-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
         if path.is_file():
             with np.load(path) as saved:
@@ -81,7 +82,8 @@ def mock_twins(
                 f"{next(iter(row.refs.values())).where}: not a view of the mock set with seed {seed} "
                 f"(extent {ext[1]:.6g} kpc, the mock galaxy's {p.half_extent:.6g} kpc)"
             )
-        twins = [_pooled(twin(p, rotxy, stored, source, k), targets, size) for k in range(1, n_twins + 1)]
+        twins = [_pooled(twin(p, rotxy, stored, source, k), targets, size, weighted_pooling)
+                 for k in range(1, n_twins + 1)]  # fmt: skip
         floor.append(twins[0])
         oracle.append(np.mean(twins, axis=0))
     out = {"floor (twin)": np.stack(floor), "oracle": np.stack(oracle)}

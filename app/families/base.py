@@ -140,27 +140,40 @@ class Translator(L.LightningModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """``val/loss`` on every batch; generated maps of the first ``val_maps`` views scored with physics."""
+        self._evaluate(batch, batch_idx, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """As validation, on the test split, logged as ``test/…``."""
+        self._evaluate(batch, batch_idx, "test")
+
+    def _evaluate(self, batch: dict[str, Any], batch_idx: int, stage: str) -> None:
         b = batch["source"].shape[0]
-        val_loss = self.training_loss(
+        loss = self.training_loss(
             batch, generator=torch.Generator().manual_seed(self.hparams.sample_seed + batch_idx)
         )
-        self.log("val/loss", val_loss, prog_bar=True, batch_size=b, sync_dist=True)
+        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=b, sync_dist=True)
         keep = batch["index"] < self.hparams.val_maps
         if not bool(keep.any()) or getattr(self, "val_metrics", None) is None:
             return
         sub = {k: v[keep] if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
         out = self.generate_physical(sub)
-        self.log("val/clamped_fraction", out.clamped_fraction, batch_size=out.physical.shape[0], sync_dist=True)
+        self.log(f"{stage}/clamped_fraction", out.clamped_fraction, batch_size=out.physical.shape[0], sync_dist=True)
         phys_true = self.trainer.datamodule.to_physical(sub["target"].double())
         self.val_metrics.update(out.physical, phys_true, out.normalised, sub["target"])
 
     def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test")
+
+    def _log_metrics(self, stage: str) -> None:
         metrics = getattr(self, "val_metrics", None)
         if metrics is None or not metrics.updated:
             return
         for name, value in metrics.compute().items():
             self.log(
-                f"val/{name}",
+                f"{stage}/{name}",
                 value.float(),
                 prog_bar=name in ("physics_score", "pk_dex", "mass_dex"),
                 sync_dist=False,

@@ -15,7 +15,7 @@ from torch import nn
 from app.families.base import Translator
 from validation.baselines import BASELINES, Baseline, Units, make_baseline
 
-__all__ = ["BaselineModel", "data_units", "fit_baseline"]
+__all__ = ["BaselineModel", "FittedBaseline", "data_units", "fit_baseline"]
 
 
 def data_units(dm: Any) -> Units:
@@ -31,11 +31,22 @@ def data_units(dm: Any) -> Units:
     )
 
 
-def fit_baseline(method: str, dm: Any, bins: int = 64) -> Baseline:
-    """Baseline ``method`` fitted on every (unaugmented) training view of ``dm``."""
+def fit_baseline(method: str, dm: Any, bins: int = 64, train: dict[str, Any] | None = None) -> Baseline:
+    """Baseline ``method`` fitted on every (unaugmented) training view of ``dm``
+    (``train``: ``dm.maps("train")``, if already loaded)."""
     options = {"bins": bins} if method == "lookup" else {}
-    train = dm.maps("train")
+    train = dm.maps("train") if train is None else train
     return make_baseline(method, data_units(dm), **options).fit(train["source"], train["target"])
+
+
+class FittedBaseline:
+    """A fitted baseline with a family's ``generate`` signature (for ``generate_physical``)."""
+
+    def __init__(self, baseline: Baseline) -> None:
+        self.baseline = baseline
+
+    def generate(self, source: torch.Tensor, generator=None, noise=None, **overrides: Any) -> torch.Tensor:
+        return self.baseline.predict(source)
 
 
 class BaselineModel(Translator):

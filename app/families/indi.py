@@ -17,7 +17,8 @@ def _eps(t: float | torch.Tensor, eps0: float, schedule: str):
 
 
 def indi_sample(
-    model, y: torch.Tensor, steps: int, eps0: float = 0.0, schedule: str = "constant", generator=None
+    model, y: torch.Tensor, steps: int, eps0: float = 0.0, schedule: str = "constant", generator=None,
+    noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``x̂_{t−δ} = (δ/t) F(x̂_t, t) + (1 − δ/t) x̂_t + (t − δ) sqrt(ε²_{t−δ} − ε²_t) η`` from ``x̂_1 = y + ε_1 η``.
 
@@ -28,17 +29,18 @@ def indi_sample(
         raise ValueError(f"InDI steps must be >= 1, got {steps}")
     delta = 1.0 / steps
 
-    def noise() -> torch.Tensor:
+    def draw() -> torch.Tensor:
         return torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
 
-    x = y + _eps(1.0, eps0, schedule) * noise() if eps0 > 0 else y
+    start = draw() if noise is None else noise.to(y)  # ``noise``: the starting noise, if fixed
+    x = y + _eps(1.0, eps0, schedule) * start if eps0 > 0 else y
     for i in range(steps, 0, -1):
         t = i * delta
         f = model(x, torch.full((y.shape[0],), t, device=y.device))
         x = (delta / t) * f + (1 - delta / t) * x
         if eps0 > 0 and schedule != "constant" and i > 1:
             gap = _eps(t - delta, eps0, schedule) ** 2 - _eps(t, eps0, schedule) ** 2
-            x = x + (t - delta) * math.sqrt(max(gap, 0.0)) * noise()
+            x = x + (t - delta) * math.sqrt(max(gap, 0.0)) * draw()
     return x
 
 
@@ -113,5 +115,5 @@ class InDI(Translator):
         with torch.no_grad():
             return indi_sample(
                 lambda x, t: self._f(net, x, t, source), y, steps, self.hparams.eps0,
-                self.hparams.noise_schedule, generator,
+                self.hparams.noise_schedule, generator, noise,
             )  # fmt: skip

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 __all__ = ["SCORE_CLAMP", "Generated", "generate_physical", "index_noise"]
@@ -57,7 +58,9 @@ def generate_physical(
     are clamped and the clamped fraction is returned, never hidden.
     """
     source = batch["source"]
-    generator = torch.Generator(device=source.device).manual_seed(seed + int(batch["index"][0]))
+    # a stream of its own: seeding it like the starting noise would repeat that noise
+    stream = int(np.random.SeedSequence([seed, 1, int(batch["index"][0])]).generate_state(1)[0])
+    generator = torch.Generator(device=source.device).manual_seed(stream)
     with torch.no_grad():
         out = model.generate(source, generator=generator, noise=index_noise(batch, channels, seed), **overrides)
     clamped = float((out.abs() > SCORE_CLAMP).float().mean())

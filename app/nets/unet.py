@@ -86,7 +86,10 @@ class UNet(nn.Module):
             )
             ch = w
             if i < self.levels - 1:
-                self.downsample.append(nn.Conv2d(w, w, 3, stride=2, padding=1))
+                # 2×2 stride-2: each coarse pixel sees exactly its 2×2 block, so with the
+                # nearest-neighbour upsampling below a feature returns to where it came from
+                # (a 3×3 stride-2 conv is centred on the block's first pixel: +½ px per level)
+                self.downsample.append(nn.Conv2d(w, w, 2, stride=2))
         self.mid = nn.ModuleList(
             [block_cls(ch, ch, emb_dim, True, opts), block_cls(ch, ch, emb_dim, True, opts)]
         )
