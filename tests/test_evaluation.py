@@ -231,6 +231,14 @@ def test_mock_writer_refuses_a_foreign_folder_and_leaves_it_alone(tmp_path):
     assert (key / "notes.txt").read_text() == "keep me"
 
 
+def test_a_killed_writers_partial_folder_is_cleaned_up(tmp_path):
+    dead = tmp_path / "set.partial-999999999"  # no such process
+    dead.mkdir()
+    (dead / "half.hdf5").write_text("x")
+    write_mock_set(tmp_path / "set", galaxies=1, size=16, progress=False)
+    assert not dead.exists() and (tmp_path / "set" / "COMPLETE").is_file()
+
+
 def test_mock_sets_are_keyed_by_their_settings(tmp_path):
     logging.getLogger("app").setLevel(logging.ERROR)
     a = ensure_mock(tmp_path, 2, 16, 0)

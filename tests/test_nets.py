@@ -173,10 +173,11 @@ def test_patchgan_receptive_field_and_shape():
 
 
 @pytest.mark.parametrize("n", [32, 48])
-def test_down_and_up_sampling_keep_a_feature_in_place(n):
-    """With averaging weights, the U-Net's downsample followed by its nearest-neighbour
-    upsample returns a blob's centroid to where it was (no half-pixel drift per level)."""
-    net = UNet(in_channels=1, out_channels=1, base_channels=4, channel_mults=[1, 2], block="vanilla")
+@pytest.mark.parametrize(("kind", "drift"), [("conv2x2", 0.0), ("conv3x3", 0.5)])
+def test_down_and_up_sampling_drift(n, kind, drift):
+    """With averaging weights, downsampling then nearest-neighbour upsampling moves a blob's
+    centroid by exactly ``drift`` fine pixels: 0 for ``conv2x2``, +½ for ``conv3x3``."""
+    net = UNet(in_channels=1, out_channels=1, base_channels=4, channel_mults=[1, 2], block="vanilla", downsample=kind)
     down = net.downsample[0]
     with torch.no_grad():
         down.weight.zero_()
@@ -191,4 +192,6 @@ def test_down_and_up_sampling_keep_a_feature_in_place(n):
     def centroid(m: torch.Tensor) -> torch.Tensor:
         return torch.stack([(m.sum(1) * x).sum(), (m.sum(0) * x).sum()]) / m.sum()
 
-    torch.testing.assert_close(centroid(back), centroid(blob), atol=1e-4, rtol=0)
+    torch.testing.assert_close(centroid(back), centroid(blob) + drift, atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match=r"model\.net\.downsample: unknown 'pool'"):
+        UNet(downsample="pool")

@@ -8,6 +8,7 @@ per-galaxy states: each galaxy's maps are scored once, and a resample costs one
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_sum
 
 __all__ = ["Interval", "bootstrap_scores"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,8 @@ def bootstrap_scores(
             draws.append(score(torch.from_numpy(counts)))
         except ValueError:  # a resample where a score is undefined (e.g. no true power): skip it
             continue
+    if len(draws) < n_boot:
+        log.warning("bootstrap: %d of %d resamples had an undefined score and were left out", n_boot - len(draws), n_boot)
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     out = {}
     for k, v in full.items():

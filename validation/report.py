@@ -79,9 +79,12 @@ def _verdict(scored: dict[str, Scored]) -> str:
     if model is None or not baselines:
         return ""
     best = min(baselines, key=baselines.get)
-    word = "beats" if model.value < baselines[best] else "does **not** beat"
-    return (f"The model's physics score {model.value:.3g} {word} the best baseline, {best} "
-            f"({baselines[best]:.3g}).")  # fmt: skip
+    ref = scored[best].scores["physics_score"]
+    if model.value >= ref.value:
+        return f"The model's physics score {model.value:.3g} does **not** beat the best baseline, {best} ({ref.value:.3g})."
+    clear = not math.isnan(model.hi) and not math.isnan(ref.lo) and model.hi < ref.lo
+    how = "and the 68 % intervals do not overlap" if clear else "but the 68 % intervals overlap"
+    return f"The model's physics score {model.value:.3g} beats the best baseline, {best} ({ref.value:.3g}), {how}."
 
 
 def write_report(data: ReportData, out_dir: str | Path, title: str, n_boot: int = 200) -> Path:

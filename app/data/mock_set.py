@@ -70,6 +70,21 @@ def _check_writable(out: Path) -> None:
     )
 
 
+def _remove_dead_partials(out: Path) -> None:
+    """Remove ``{out}.partial-{pid}`` folders (this writer's own) left by processes no longer alive."""
+    for tmp in out.parent.glob(out.name + ".partial-*") if out.parent.is_dir() else []:
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            log.info("removing %s, left by an interrupted mock writer", tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
+        except PermissionError:  # alive, owned by someone else
+            continue
+
+
 def write_mock_set(
     out: str | Path,
     galaxies: int = 200,
@@ -97,6 +112,7 @@ def write_mock_set(
             f"need galaxies >= 1, size >= 8, views >= 1 and a snapshot; got {galaxies}, {size}, {views}, {snapshots}"
         )
     _check_writable(out)
+    _remove_dead_partials(out)
     tmp = out.with_name(out.name + f".partial-{os.getpid()}")
     if tmp.exists():  # our own leftover from an interrupted write of this process id
         shutil.rmtree(tmp)

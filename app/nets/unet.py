@@ -12,7 +12,16 @@ from app.nets.attention import AttentionGate
 from app.nets.blocks import BLOCKS, BlockOptions, group_norm
 from app.nets.embeddings import TimeEmbedding
 
-__all__ = ["UNet"]
+__all__ = ["DOWNSAMPLERS", "UNet"]
+
+#: stride-2 downsampling convolutions, by name. ``conv3x3`` (the wave-1 default) is centred on
+#: each 2×2 block's first pixel, so with nearest-neighbour upsampling a feature drifts by
+#: +½ fine pixel per level; ``conv2x2`` sees exactly its block and keeps features in place
+#: (tested), with fewer weights. Which trains better is measured, not assumed (docs/networks.md).
+DOWNSAMPLERS = {
+    "conv3x3": lambda ch: nn.Conv2d(ch, ch, 3, stride=2, padding=1),
+    "conv2x2": lambda ch: nn.Conv2d(ch, ch, 2, stride=2),
+}
 
 
 class UNet(nn.Module):
@@ -29,6 +38,7 @@ class UNet(nn.Module):
             globally; default the two lowest levels. The bottleneck always mixes.
         time_embedding: None (no conditioning), ``"sinusoidal"`` or ``"fourier"``.
         attention_gates: gate the skip connections (Attention U-Net).
+        downsample: ``conv3x3`` (default) or ``conv2x2`` (``DOWNSAMPLERS``).
         dropout, norm_groups, heads, vit_patch, vit_depth, mamba_patch, mamba_d_state,
         mamba_expand: block options.
     """
@@ -53,9 +63,12 @@ class UNet(nn.Module):
         mamba_patch: int = 1,
         mamba_d_state: int = 8,
         mamba_expand: int = 2,
+        downsample: str = "conv3x3",
     ) -> None:
         super().__init__()
         block_cls = BLOCKS.get(block, "model.net.block")
+        if downsample not in DOWNSAMPLERS:
+            raise ValueError(f"model.net.downsample: unknown {downsample!r}; choose one of {sorted(DOWNSAMPLERS)}")
         mults = list(channel_mults)
         if not mults or min(mults) < 1 or base_channels < 1 or blocks_per_level < 1:
             raise ValueError("UNet: channel_mults, base_channels and blocks_per_level must be positive")
@@ -86,10 +99,7 @@ class UNet(nn.Module):
             )
             ch = w
             if i < self.levels - 1:
-                # 2×2 stride-2: each coarse pixel sees exactly its 2×2 block, so with the
-                # nearest-neighbour upsampling below a feature returns to where it came from
-                # (a 3×3 stride-2 conv is centred on the block's first pixel: +½ px per level)
-                self.downsample.append(nn.Conv2d(w, w, 2, stride=2))
+                self.downsample.append(DOWNSAMPLERS[downsample](w))
         self.mid = nn.ModuleList(
             [block_cls(ch, ch, emb_dim, True, opts), block_cls(ch, ch, emb_dim, True, opts)]
         )
