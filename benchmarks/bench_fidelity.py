@@ -13,8 +13,11 @@ views, stratified split 48/16/16 galaxies), the physics score and its parts of:
 * the baselines, fitted on the training split: ``lookup`` (binned E[t|s]), ``log_linear``,
   ``scaling`` (global mass ratio) and ``mean_map`` (log-mean training map).
 
-Every value carries a 68 % bootstrap interval over the test galaxies. Families trained for
-a budget are added next to these columns by the recipes work (wave 2, step 2).
+Every value carries a 68 % bootstrap interval over the test galaxies. With
+``--families indi pix2pix diffusion dim --minutes 15`` each family is trained on each
+mapping for that wall-time budget (recipes in ``configs/fidelity/``) and its best
+checkpoint is scored on the same test maps, next to the references, with its training
+seconds, optimiser steps and inference seconds per map.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+from fidelity_families import train_and_score  # a sibling module (run as a script from benchmarks/)
 
 from app.data import GalaxyDataModule
 from app.evaluation import BASELINE_ORDER, report_data
@@ -53,21 +57,45 @@ def _ladder_rows(size: int, mappings: list[str], args) -> list[dict]:
         scored = {name: score_prediction(data, pred, args.n_boot).scores for name, pred in data.references.items()}
         seconds = time.perf_counter() - t0
         for target in targets:
-            rows[f"{source}:{target}"] = {"mapping": f"{source} → {target}", "scores": scored, "target": target,
-                                          "maps": len(data.source), "galaxies": len(set(data.galaxy)),
-                                          "seconds": seconds}  # fmt: skip
+            row = {"mapping": f"{source} → {target}", "scores": dict(scored), "target": target,
+                   "maps": len(data.source), "galaxies": len(set(data.galaxy)), "seconds": seconds, "costs": {}}  # fmt: skip
+            for family in args.families:
+                one = GalaxyDataModule(source=source, targets=[target], size=size, mock_dir=args.mock_dir,
+                                       mock_galaxies=args.galaxies, mock_size=args.mock_size, seed=args.seed)  # fmt: skip
+                result = train_and_score(family, one, args.minutes, args.n_boot, args.seed)
+                row["scores"][family] = result["scores"]
+                row["costs"][family] = result
+                print(f"{size}² {source} → {target}: {family} {result['scores'][f'{target}/physics_score']} "
+                      f"({result['steps']} steps in {result['train_s']:.0f} s, best epoch {result['best_epoch']})",
+                      flush=True)  # fmt: skip
+            rows[f"{source}:{target}"] = row
             print(f"{size}² {source} → {target}: " + ", ".join(
                 f"{c} {scored[c][f'{target}/physics_score']}" for c in COLUMNS if c in scored), flush=True)  # fmt: skip
     return [rows[m] for m in mappings]
 
 
-def _table(rows: list[dict], key: str) -> list[str]:
-    lines = ["| mapping | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+def _table(rows: list[dict], key: str, families: list[str]) -> list[str]:
+    cols = [*families, *COLUMNS]
+    lines = ["| mapping | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for r in rows:
         k = f"{r['target']}/{key}"
-        cells = [str(r["scores"][c][k]) if c in r["scores"] and k in r["scores"][c] else "—" for c in COLUMNS]
+        cells = [str(r["scores"][c][k]) if c in r["scores"] and k in r["scores"][c] else "—" for c in cols]
         lines.append(f"| {r['mapping']} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _costs(rows: list[dict], families: list[str]) -> list[str]:
+    if not families:
+        return []
+    lines = ["Cost per run (wall time on this machine; best = the epoch of the selected checkpoint):", "",
+             "| mapping | family | train [s] | optimiser steps | best epoch | inference [s/map] |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        for f in families:
+            c = r["costs"][f]
+            lines.append(f"| {r['mapping']} | {f} | {c['train_s']:.0f} | {c['steps']} | {c['best_epoch']} | "
+                         f"{c['infer_s_per_map']:.3f} |")  # fmt: skip
+    return [*lines, ""]
 
 
 def main() -> None:
@@ -80,6 +108,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--twins", type=int, default=16, help="twins averaged by the oracle")
     parser.add_argument("--n-boot", type=int, default=200)
+    parser.add_argument("--families", nargs="*", default=[], help="train these (configs/fidelity/<name>.yaml)")
+    parser.add_argument("--minutes", type=float, default=15.0, help="wall-time budget per family and mapping")
     parser.add_argument("--out", help="write the Markdown tables here (e.g. docs/fidelity.md)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -90,11 +120,14 @@ def main() -> None:
         rows = _ladder_rows(size, args.mappings, args)
         sections += [f"### {size}² pixels (test split: {rows[0]['maps']} views of {rows[0]['galaxies']} galaxies)", "",
                      "Physics score (lower is better), value on all test maps [68 % bootstrap interval over galaxies]:", "",
-                     *_table(rows, "physics_score"), "", "P(k) error [dex]:", "", *_table(rows, "pk_dex"), "",
-                     "1 − r(k):", "", *_table(rows, "one_minus_r"), "",
-                     "Mass error \\|log10 M_pred/M_true\\| [dex]:", "", *_table(rows, "mass_dex"), ""]  # fmt: skip
+                     *_table(rows, "physics_score", args.families), "", "P(k) error [dex]:", "",
+                     *_table(rows, "pk_dex", args.families), "", "1 − r(k):", "", *_table(rows, "one_minus_r", args.families),
+                     "", "Mass error \\|log10 M_pred/M_true\\| [dex]:", "", *_table(rows, "mass_dex", args.families), "",
+                     *_costs(rows, args.families)]  # fmt: skip
     elapsed = time.perf_counter() - t0
     cmd = "python benchmarks/bench_fidelity.py --sizes " + " ".join(map(str, args.sizes))
+    if args.families:
+        cmd += f" --families {' '.join(args.families)} --minutes {args.minutes:g}"
     footer = [f"Measured with `{cmd}` in {elapsed / 60:.1f} min on {platform.machine()} "
               f"({torch.get_num_threads()} threads), mock seed {args.seed}, {args.twins} twins per oracle, "
               f"{args.n_boot} bootstrap resamples."]  # fmt: skip
