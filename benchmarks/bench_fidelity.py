@@ -126,6 +126,8 @@ def main() -> None:
                      *_costs(rows, args.families)]  # fmt: skip
     elapsed = time.perf_counter() - t0
     cmd = "python benchmarks/bench_fidelity.py --sizes " + " ".join(map(str, args.sizes))
+    if list(args.mappings) != list(MAPPINGS):
+        cmd += " --mappings " + " ".join(args.mappings)
     if args.families:
         cmd += f" --families {' '.join(args.families)} --minutes {args.minutes:g}"
     footer = [f"Measured with `{cmd}` in {elapsed / 60:.1f} min on {platform.machine()} "
