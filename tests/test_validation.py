@@ -250,3 +250,10 @@ def test_report_survives_all_zero_predictions(tmp_path):
     assert (tmp_path / "zero" / "gas_examples.png").is_file()
     with pytest.raises(ValueError, match="not a report folder"):
         compare_reports([tmp_path], tmp_path / "cmp")
+
+
+def test_early_stopping_does_not_crash_a_run_that_ends_before_validation(mock_dir, tmp_path):
+    model = InDI(net={"base_channels": 8, "channel_mults": [1, 2]}, steps=1)
+    trainer = _trainer(tmp_path, max_steps=2, callbacks=[PhysicsEarlyStopping(patience=2)])
+    trainer.fit(model, datamodule=_dm(mock_dir))  # --trainer.max_steps=2: no validation ran
+    assert trainer.global_step == 2 and "val/physics_score" not in trainer.callback_metrics

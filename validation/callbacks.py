@@ -20,9 +20,12 @@ class PhysicsEarlyStopping(EarlyStopping):
         patience: int = 10,
         min_delta: float = 0.0,
         mode: str = "min",
+        strict: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(monitor=monitor, patience=patience, min_delta=min_delta, mode=mode, **kwargs)
+        # strict=False: a run that ends before its first validation (--trainer.max_steps=3,
+        # fast_dev_run) warns that the score is missing instead of crashing
+        super().__init__(monitor=monitor, patience=patience, min_delta=min_delta, mode=mode, strict=strict, **kwargs)
 
 
 class PhysicsCheckpoint(ModelCheckpoint):
