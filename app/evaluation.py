@@ -18,11 +18,11 @@ from rich.progress import track
 from app.data.domains import get_domain
 from app.data.references import mock_seed, mock_twins
 from app.families.baseline import FittedBaseline, fit_baseline
-from app.families.inference import generate_physical
+from app.families.inference import Generated, generate_physical
 from validation.baselines import BASELINE_ORDER
 from validation.report_scores import ReportData
 
-__all__ = ["BASELINE_ORDER", "reference_predictions", "report_data"]
+__all__ = ["BASELINE_ORDER", "predict_maps", "reference_predictions", "report_data"]
 
 log = logging.getLogger(__name__)
 
@@ -54,23 +54,29 @@ def reference_predictions(dm: Any, maps: dict[str, Any], n_twins: int = 16) -> d
     return out
 
 
+def predict_maps(model: Any, dm: Any, maps: dict[str, Any], progress: bool = False, **overrides: Any) -> Generated:
+    """``model``'s predictions of ``maps`` (``dm.maps(split)``), batch by batch through
+    ``generate_physical``; ``clamped_fraction`` is the largest of the batches'."""
+    model.eval()
+    n, bs = len(maps["index"]), dm.hparams.batch_size
+    starts = range(0, n, bs)
+    if progress:
+        starts = track(starts, description=f"generating {n} maps", transient=True)
+    parts = [generate_physical(model, {k: maps[k][i : i + bs] for k in ("source", "index")}, dm.to_physical,
+                               model.hparams.sample_seed, len(dm.targets), **overrides) for i in starts]  # fmt: skip
+    return Generated(torch.cat([g.normalised for g in parts]), torch.cat([g.physical for g in parts]),
+                     max(g.clamped_fraction for g in parts))  # fmt: skip
+
+
 def report_data(dm: Any, split: str, max_maps: int | None = None, model: Any = None,
                 n_twins: int = 16, **overrides: Any) -> ReportData:  # fmt: skip
     """Maps of ``split``, the ``model``'s predictions (or the truth when None) and the references."""
     maps = dm.maps(split, max_maps)
-    n = len(maps["rows"])
     target = maps["physical_target"].numpy()
     pred, pred_n = target, None
     if model is not None:
-        model.eval()
-        bs = dm.hparams.batch_size
-        parts = []
-        for start in track(range(0, n, bs), description=f"generating {n} {split} maps", transient=True):
-            batch = {k: maps[k][start : start + bs] for k in ("source", "target", "index")}
-            parts.append(generate_physical(model, batch, dm.to_physical, model.hparams.sample_seed,
-                                           len(dm.targets), **overrides))  # fmt: skip
-        pred = torch.cat([g.physical for g in parts]).numpy()
-        pred_n = torch.cat([g.normalised for g in parts]).numpy()
+        out = predict_maps(model, dm, maps, progress=True, **overrides)
+        pred, pred_n = out.physical.numpy(), out.normalised.numpy()
     rows = maps["rows"]
     return ReportData(
         source=maps["physical_source"].numpy(), target=target,

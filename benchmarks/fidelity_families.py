@@ -19,8 +19,7 @@ import torch
 import yaml
 
 from app.data import GalaxyDataModule
-from app.evaluation import report_data
-from app.families.inference import generate_physical
+from app.evaluation import predict_maps, report_data
 from validation import PhysicsCheckpoint
 from validation.report_scores import score_prediction
 
@@ -57,13 +56,8 @@ def train_and_score(family: str, dm: GalaxyDataModule, minutes: float, n_boot: i
         epoch = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=False)["epoch"] if ckpt.best_model_path else None
     best = best.cpu().eval()
     maps = dm.maps("test")
-    bs = dm.hparams.batch_size
     t0 = time.perf_counter()
-    pred = torch.cat([
-        generate_physical(best, {k: maps[k][i : i + bs] for k in ("source", "index")}, dm.to_physical,
-                          best.hparams.sample_seed, len(dm.targets)).physical
-        for i in range(0, len(maps["index"]), bs)
-    ])  # fmt: skip
+    pred = predict_maps(best, dm, maps).physical
     infer_s = (time.perf_counter() - t0) / len(pred)
     data = report_data(dm, "test", n_twins=1)  # the truth and its metadata (references are cached)
     scores = score_prediction(data, pred.numpy(), n_boot).scores

@@ -90,10 +90,15 @@ def relative_mass_error(pred: Any, true: Any) -> Any:
         ValueError: a true map with non-positive total.
     """
     p, t, boundary = _pair(pred, true)
+    return give_back(_mass_ratio(p, t, "relative error") - 1, boundary)
+
+
+def _mass_ratio(p: torch.Tensor, t: torch.Tensor, what: str) -> torch.Tensor:
+    """``M_pred / M_true`` per map; ValueError naming ``what`` for a non-positive true total."""
     mt = t.sum(dim=(-2, -1))
     if bool((mt <= 0).any()):
-        raise ValueError("true has non-positive total mass: the relative error is undefined")
-    return give_back(p.sum(dim=(-2, -1)) / mt - 1, boundary)
+        raise ValueError(f"true has non-positive total mass: the {what} is undefined")
+    return p.sum(dim=(-2, -1)) / mt
 
 
 def _log_ratio(ratio: torch.Tensor) -> torch.Tensor:
@@ -111,10 +116,7 @@ def mass_log_error(pred: Any, true: Any) -> Any:
         ValueError: a true map with non-positive total.
     """
     p, t, boundary = _pair(pred, true)
-    mt = t.sum(dim=(-2, -1))
-    if bool((mt <= 0).any()):
-        raise ValueError("true has non-positive total mass: the mass error is undefined")
-    return give_back(_log_ratio(p.sum(dim=(-2, -1)) / mt), boundary)
+    return give_back(_log_ratio(_mass_ratio(p, t, "mass error")), boundary)
 
 
 def profile_error_dex(pred: Any, true: Any, *, floor: float = 1e-3, center: str = "image") -> Any:

@@ -193,7 +193,9 @@ class GalaxyDataModule(L.LightningDataModule):
         if not self.datasets:
             self.setup()
         ds = self.datasets[split]
-        plain = PairedMapDataset(ds.rows, ds.source, ds.targets, self.transforms, ds.reader)
+        # a reader of its own with a cache, so the physical maps below are read once
+        reader = MapReader(ds.reader.size, 2**40, ds.reader.weighted_pooling)
+        plain = PairedMapDataset(ds.rows, ds.source, ds.targets, self.transforms, reader)
         n = len(plain) if max_maps is None else min(len(plain), max_maps)
         if n == 0:
             raise ValueError(f"the {split} split is empty: add galaxies or change data.split")

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from app.data.catalog import MapRef, PairedRow
 from app.data.domains import get_domain
-from app.data.resize import pool_factor, pool_map
+from app.data.resize import pool_to
 from app.data.transforms import MapTransform
 
 __all__ = ["MapReader", "PairedMapDataset"]
@@ -73,16 +73,9 @@ class MapReader:
             self._cache.move_to_end(key)
             return hit
         x = self.raw(ref)
-        factor = pool_factor(tuple(x.shape), self.size, ref.where)
-        weight = None
-        if (
-            factor > 1
-            and get_domain(ref.domain).kind == "mass_weighted"
-            and gas is not None
-            and self.weighted_pooling
-        ):
-            weight = self.raw(gas)
-        out = pool_map(x, factor, weight)
+        weighted = self.weighted_pooling and get_domain(ref.domain).kind == "mass_weighted"
+        gas_map = self.raw(gas) if weighted and gas is not None and tuple(x.shape) != (self.size, self.size) else None
+        out = pool_to(x, self.size, weighted, gas_map, ref.where)
         if self.cache_bytes > 0:
             nbytes = out.numel() * out.element_size()
             self._cache[key] = out

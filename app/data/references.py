@@ -22,7 +22,7 @@ from app.data.catalog import PairedRow
 from app.data.domains import get_domain
 from app.data.mock import MOCK_VERSION, sample_params, twin
 from app.data.mock_set import MARKER, MARKER_PREFIX
-from app.data.resize import pool_factor, pool_map
+from app.data.resize import pool_to
 
 __all__ = ["mock_seed", "mock_twins"]
 
@@ -41,13 +41,11 @@ def mock_seed(folder: str | Path) -> int | None:
 
 def _pooled(maps: dict[str, np.ndarray], targets: list[str], size: int, weighted: bool = True) -> np.ndarray:
     gas = torch.from_numpy(maps["gas"])
-    out = []
-    for d in targets:
-        x = torch.from_numpy(maps[d])
-        factor = pool_factor(tuple(x.shape), size, f"mock reference {d}")
-        weight = gas if weighted and get_domain(d).kind == "mass_weighted" else None
-        out.append(pool_map(x, factor, weight).numpy())
-    return np.stack(out)
+    return np.stack([
+        pool_to(torch.from_numpy(maps[d]), size, weighted and get_domain(d).kind == "mass_weighted", gas,
+                f"mock reference {d}").numpy()
+        for d in targets
+    ])  # fmt: skip
 
 
 def mock_twins(

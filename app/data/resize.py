@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["pool_factor", "pool_map"]
+__all__ = ["pool_factor", "pool_map", "pool_to"]
 
 
 def pool_factor(shape: tuple[int, int], size: int, where: str) -> int:
@@ -34,3 +34,10 @@ def pool_map(x: torch.Tensor, factor: int, weight: torch.Tensor | None = None) -
     num = F.avg_pool2d((x * weight)[None, None], factor)[0, 0]
     den = F.avg_pool2d(weight[None, None], factor)[0, 0]
     return torch.where(den > 0, num / torch.where(den > 0, den, 1.0), 0.0)
+
+
+def pool_to(x: torch.Tensor, size: int, mass_weighted: bool, gas: torch.Tensor | None, where: str) -> torch.Tensor:
+    """``x`` ``(H, W)`` pooled to ``size``: gas-weighted when ``mass_weighted`` and ``gas`` is given."""
+    factor = pool_factor(tuple(x.shape), size, where)
+    weight = gas if factor > 1 and mass_weighted and gas is not None else None
+    return pool_map(x, factor, weight)
