@@ -17,7 +17,7 @@ from rich.progress import track
 
 from app.data.domains import get_domain
 from app.data.references import mock_seed, mock_twins
-from app.families.baseline import FittedBaseline, fit_baseline
+from app.families.baseline import FittedBaseline
 from app.families.inference import Generated, generate_physical
 from validation.baselines import BASELINE_ORDER
 from validation.report_scores import ReportData
@@ -49,12 +49,14 @@ def reference_predictions(dm: Any, maps: dict[str, Any], n_twins: int = 16) -> d
     train = dm.maps("train")
     batch = {"source": maps["source"], "index": maps["index"]}
     for name in BASELINE_ORDER:  # through the same clamp and inverse transforms as a model
-        fitted = FittedBaseline(fit_baseline(name, dm, train=train))
+        fitted = FittedBaseline(name, dm, train=train)
         out[name] = generate_physical(fitted, batch, dm.to_physical, 0, len(dm.targets)).physical.numpy()
     return out
 
 
-def predict_maps(model: Any, dm: Any, maps: dict[str, Any], progress: bool = False, **overrides: Any) -> Generated:
+def predict_maps(
+    model: Any, dm: Any, maps: dict[str, Any], progress: bool = False, **overrides: Any
+) -> Generated:
     """``model``'s predictions of ``maps`` (``dm.maps(split)``), batch by batch through
     ``generate_physical``; ``clamped_fraction`` is the largest of the batches'."""
     model.eval()

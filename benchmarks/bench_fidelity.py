@@ -29,7 +29,10 @@ import time
 from pathlib import Path
 
 import torch
-from fidelity_families import train_and_score  # a sibling module (run as a script from benchmarks/)
+from fidelity_families import (  # a sibling module (run as a script from benchmarks/)
+    load_recipe,
+    train_and_score,
+)
 
 from app.data import GalaxyDataModule
 from app.evaluation import BASELINE_ORDER, report_data
@@ -54,15 +57,20 @@ def _ladder_rows(size: int, mappings: list[str], args) -> list[dict]:
         dm.prepare_data()
         dm.setup("test")
         data = report_data(dm, "test", n_twins=args.twins)
-        scored = {name: score_prediction(data, pred, args.n_boot).scores for name, pred in data.references.items()}
+        scored = {
+            name: score_prediction(data, pred, args.n_boot).scores for name, pred in data.references.items()
+        }
         seconds = time.perf_counter() - t0
         for target in targets:
             row = {"mapping": f"{source} → {target}", "scores": dict(scored), "target": target,
                    "maps": len(data.source), "galaxies": len(set(data.galaxy)), "seconds": seconds, "costs": {}}  # fmt: skip
             for family in args.families:
-                one = GalaxyDataModule(source=source, targets=[target], size=size, mock_dir=args.mock_dir,
-                                       mock_galaxies=args.galaxies, mock_size=args.mock_size, seed=args.seed)  # fmt: skip
-                result = train_and_score(family, one, args.minutes, args.n_boot, args.seed)
+                _, _, data_args = load_recipe(family, f"{source}:{target}")  # the recipe's data settings
+                one = GalaxyDataModule(**{**data_args, "source": source, "targets": [target], "size": size,
+                                          "mock_dir": args.mock_dir, "mock_galaxies": args.galaxies,
+                                          "mock_size": args.mock_size, "seed": args.seed})  # fmt: skip
+                keep = f"{args.keep}/{family}-{source}-{target}-{size}" if args.keep else None
+                result = train_and_score(family, one, args.minutes, args.n_boot, args.seed, keep=keep)
                 row["scores"][family] = result["scores"]
                 row["costs"][family] = result
                 print(f"{size}² {source} → {target}: {family} {result['scores'][f'{target}/physics_score']} "
@@ -108,9 +116,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--twins", type=int, default=16, help="twins averaged by the oracle")
     parser.add_argument("--n-boot", type=int, default=200)
-    parser.add_argument("--families", nargs="*", default=[], help="train these (configs/fidelity/<name>.yaml)")
+    parser.add_argument(
+        "--families", nargs="*", default=[], help="train these (configs/fidelity/<name>.yaml)"
+    )
     parser.add_argument("--minutes", type=float, default=15.0, help="wall-time budget per family and mapping")
+    parser.add_argument("--keep", help="keep each run's best and last checkpoints under this folder")
     parser.add_argument("--out", help="write the Markdown tables here (e.g. docs/fidelity.md)")
+    parser.add_argument(
+        "--section", default="ladder", help="write between <!-- SECTION --> and <!-- /SECTION -->"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -130,13 +144,15 @@ def main() -> None:
         cmd += " --mappings " + " ".join(args.mappings)
     if args.families:
         cmd += f" --families {' '.join(args.families)} --minutes {args.minutes:g}"
+    if args.out:
+        cmd += f" --out {args.out}" + (f" --section {args.section}" if args.section != "ladder" else "")
     footer = [f"Measured with `{cmd}` in {elapsed / 60:.1f} min on {platform.machine()} "
               f"({torch.get_num_threads()} threads), mock seed {args.seed}, {args.twins} twins per oracle, "
               f"{args.n_boot} bootstrap resamples."]  # fmt: skip
     text = "\n".join([*sections, *footer]) + "\n"
     print(text)
     if args.out:
-        _splice(Path(args.out), text)
+        _splice(Path(args.out), text, f"<!-- {args.section} -->", f"<!-- /{args.section} -->")
         print(f"wrote {args.out}")
 
 

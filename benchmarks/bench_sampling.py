@@ -48,7 +48,9 @@ def _scores(model, dm: GalaxyDataModule, **overrides) -> tuple[float, dict[str, 
     preds, trues, elapsed, n = [], [], 0.0, 0
     for batch in dm.test_dataloader():
         t0 = time.perf_counter()
-        out = generate_physical(model, batch, dm.to_physical, model.hparams.sample_seed, len(dm.targets), **overrides)
+        out = generate_physical(
+            model, batch, dm.to_physical, model.hparams.sample_seed, len(dm.targets), **overrides
+        )
         elapsed += time.perf_counter() - t0
         n += out.physical.shape[0]
         preds.append(out.physical[:, 0])
@@ -56,7 +58,9 @@ def _scores(model, dm: GalaxyDataModule, **overrides) -> tuple[float, dict[str, 
     p, t = torch.cat(preds), torch.cat(trues)
     return elapsed / n, {
         "mass": float(physics.mass_log_error(p, t).abs().mean()),
-        "pk_dex": float(physics.spectrum_log_error(p, t).mean()),  # per-map mean (not the summed-power metric)
+        "pk_dex": float(
+            physics.spectrum_log_error(p, t).mean()
+        ),  # per-map mean (not the summed-power metric)
         "one_minus_r": float(physics.correlation_error(p, t).mean()),
     }
 

@@ -1,12 +1,18 @@
 """Train a family on one mapping for a fixed CPU/GPU budget and score it on the test split.
 
-Used by ``benchmarks/bench_fidelity.py --families …``. A recipe is the ``model:`` section of
-``configs/fidelity/<family>.yaml``; the data are the built-in mock at the ladder's settings.
-The best ``val/physics_score`` checkpoint (``validation.PhysicsCheckpoint``) is scored.
+Used by ``benchmarks/bench_fidelity.py --families …`` and ``benchmarks/bench_recipe.py``. A
+recipe is ``configs/fidelity/<family>.yaml`` with the mapping's overlay
+``<family>-<source>-<target>.yaml`` if there is one (both LightningCLI config files; their
+``model`` and ``data.init_args`` sections are used); the data are the built-in mock at the
+ladder's settings. The best ``val/physics_score`` checkpoint (``validation.PhysicsCheckpoint``) is
+scored. With ``trace=True`` every validation also scores the current (EMA) weights on the
+test maps, so the rank correlation of validation and test scores over epochs — how well
+checkpoint selection generalises — can be measured.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 import tempfile
 import time
@@ -15,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import yaml
 
@@ -23,37 +30,146 @@ from app.evaluation import predict_maps, report_data
 from validation import PhysicsCheckpoint
 from validation.report_scores import score_prediction
 
-__all__ = ["load_recipe", "train_and_score"]
+__all__ = ["TestTrace", "dotted", "load_recipe", "merge", "spearman", "train_and_score"]
 
 RECIPES = Path(__file__).resolve().parents[1] / "configs" / "fidelity"
 
 
-def load_recipe(family: str) -> tuple[type, dict[str, Any]]:
-    """(LightningModule class, init_args) of ``configs/fidelity/{family}.yaml``."""
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``extra``, recursively for nested dicts (neither is modified)."""
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        out[key] = (
+            merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
+    return out
+
+
+def dotted(items: list[str]) -> dict[str, Any]:
+    """``["a.b=1", "c=[1, 2]"]`` → ``{"a": {"b": 1}, "c": [1, 2]}`` (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected key=value, got {item!r}")
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = yaml.safe_load(value)
+    return out
+
+
+def load_recipe(family: str, mapping: str | None = None) -> tuple[type, dict[str, Any], dict[str, Any]]:
+    """(LightningModule class, model init_args, data init_args) of ``configs/fidelity/{family}.yaml``,
+    updated by the mapping's overlay ``configs/fidelity/{family}-{source}-{target}.yaml`` when one
+    exists (``mapping`` as ``source:target``). Both are LightningCLI config files."""
     path = RECIPES / f"{family}.yaml"
     if not path.is_file():
-        raise ValueError(f"no recipe {path}; choose one of {sorted(p.stem for p in RECIPES.glob('*.yaml'))}")
-    spec = yaml.safe_load(path.read_text())["model"]
+        names = sorted(p.stem for p in RECIPES.glob("*.yaml") if "-" not in p.stem)
+        raise ValueError(f"no recipe {path}; choose one of {names}")
+    doc = yaml.safe_load(path.read_text())
+    if mapping is not None:
+        overlay = RECIPES / f"{family}-{mapping.replace(':', '-')}.yaml"
+        if overlay.is_file():
+            doc = merge(doc, yaml.safe_load(overlay.read_text()))
+    spec = doc["model"]
     module, _, name = spec["class_path"].rpartition(".")
-    return getattr(importlib.import_module(module), name), dict(spec.get("init_args", {}))
+    data = (doc.get("data") or {}).get("init_args", {})
+    return getattr(importlib.import_module(module), name), dict(spec.get("init_args", {})), dict(data)
 
 
-def train_and_score(family: str, dm: GalaxyDataModule, minutes: float, n_boot: int, seed: int = 0) -> dict[str, Any]:
+def spearman(a: list[float], b: list[float]) -> float:
+    """Spearman rank correlation of two equally long sequences (ties get their mean rank)."""
+    if len(a) != len(b) or len(a) < 3:
+        return float("nan")
+
+    def ranks(x: list[float]) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        order = x.argsort(kind="stable")
+        r = np.empty(len(x))
+        r[order] = np.arange(len(x))
+        for v in np.unique(x):  # mean rank of ties
+            r[x == v] = r[x == v].mean()
+        return r
+
+    ra, rb = ranks(a), ranks(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+class TestTrace(L.Callback):
+    """After every validation, score the current inference weights on the test maps.
+
+    ``rows``: one dict per validation with ``epoch``, ``step``, ``val`` (``val/physics_score``)
+    and ``test`` (the same score on the test split).
+    """
+
+    def __init__(self, dm: GalaxyDataModule, key: str) -> None:
+        self.dm, self.key, self.rows = dm, key, []
+        self._data = None
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or "val/physics_score" not in trainer.callback_metrics:
+            return
+        if self._data is None:
+            self._data = report_data(self.dm, "test", n_twins=1)
+            self._maps = self.dm.maps("test")
+        was_training = pl_module.training
+        pred = predict_maps(pl_module, self.dm, self._maps).physical.numpy()
+        pl_module.train(was_training)
+        scores = score_prediction(self._data, pred, n_boot=1).scores
+        metrics = trainer.callback_metrics
+        self.rows.append({"epoch": trainer.current_epoch, "step": trainer.global_step,
+                          "val": float(metrics["val/physics_score"]), "test": float(scores[self.key].value),
+                          "val_parts": {k[4:]: float(v) for k, v in metrics.items() if k.startswith("val/")},
+                          "test_parts": {k: float(v.value) for k, v in scores.items()}})  # fmt: skip
+
+
+def train_and_score(
+    family: str,
+    dm: GalaxyDataModule,
+    minutes: float,
+    n_boot: int,
+    seed: int = 0,
+    model_args: dict[str, Any] | None = None,
+    trace: bool = False,
+    keep: str | None = None,
+) -> dict[str, Any]:
     """Train ``family`` on ``dm`` for ``minutes`` of wall time; scores of its best checkpoint on the test split,
-    training seconds, optimiser steps and inference seconds per map."""
-    cls, init_args = load_recipe(family)
+    training seconds, optimiser steps and inference seconds per map (and the per-epoch trace if asked).
+
+    ``model_args`` update the recipe's init_args (nested dicts merge); ``keep``: a folder that
+    keeps the checkpoints (best and last) instead of a temporary one.
+    """
+    source, target = dm.source, dm.targets[0]
+    cls, init_args, _ = load_recipe(family, f"{source}:{target}")
+    init_args = merge(init_args, model_args or {})
     L.seed_everything(seed)
     model = cls(target_channels=len(dm.targets), **init_args)
-    with tempfile.TemporaryDirectory() as tmp:
+    key = f"{dm.targets[0]}/physics_score"
+    tracer = TestTrace(dm, key) if trace else None
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = keep or scratch
         ckpt = PhysicsCheckpoint(dirpath=tmp, save_top_k=1)
         trainer = L.Trainer(accelerator="auto", devices=1, max_time=timedelta(minutes=minutes), max_epochs=-1,
-                            logger=False, callbacks=[ckpt], enable_progress_bar=False, enable_model_summary=False,
-                            default_root_dir=tmp, deterministic=True, num_sanity_val_steps=0)  # fmt: skip
+                            logger=False, callbacks=[ckpt] + ([tracer] if tracer else []), enable_progress_bar=False,
+                            enable_model_summary=False, default_root_dir=tmp, deterministic=True,
+                            num_sanity_val_steps=0)  # fmt: skip
         t0 = time.perf_counter()
         trainer.fit(model, datamodule=dm)
         train_s = time.perf_counter() - t0
-        best = cls.load_from_checkpoint(ckpt.best_model_path, map_location="cpu") if ckpt.best_model_path else model
-        epoch = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=False)["epoch"] if ckpt.best_model_path else None
+        best = (
+            cls.load_from_checkpoint(ckpt.best_model_path, map_location="cpu")
+            if ckpt.best_model_path
+            else model
+        )
+        epoch = (
+            torch.load(ckpt.best_model_path, map_location="cpu", weights_only=False)["epoch"]
+            if ckpt.best_model_path
+            else None
+        )
     best = best.cpu().eval()
     maps = dm.maps("test")
     t0 = time.perf_counter()
@@ -61,5 +177,9 @@ def train_and_score(family: str, dm: GalaxyDataModule, minutes: float, n_boot: i
     infer_s = (time.perf_counter() - t0) / len(pred)
     data = report_data(dm, "test", n_twins=1)  # the truth and its metadata (references are cached)
     scores = score_prediction(data, pred.numpy(), n_boot).scores
-    return {"scores": scores, "train_s": train_s, "steps": trainer.global_step, "best_epoch": epoch,
-            "infer_s_per_map": infer_s}  # fmt: skip
+    out = {"scores": scores, "train_s": train_s, "steps": trainer.global_step, "best_epoch": epoch,
+           "infer_s_per_map": infer_s, "model": model, "prediction": pred.numpy()}  # fmt: skip
+    if tracer is not None:
+        out["trace"] = tracer.rows
+        out["rank_correlation"] = spearman([r["val"] for r in tracer.rows], [r["test"] for r in tracer.rows])
+    return out

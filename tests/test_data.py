@@ -27,7 +27,7 @@ from app.data import (
     write_mock_set,
 )
 from app.data.resize import pool_map
-from app.data.transforms import RunningMoments
+from app.data.transforms import RunningMoments, make_transform
 
 SIZE = 32
 
@@ -140,6 +140,19 @@ def test_transforms_round_trip(name, rng):
         assert float((back64 - x64).abs().max()) <= 1e-12 * float(x64.max())
         assert float((back32 - x64).abs().max()) <= 1e-6 * float(x64.max())
     assert t.forward(x64.float()).dtype == torch.float32 and t.inverse(t.forward(x64)).dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", ["log10", "power"])
+def test_values_below_the_floor_come_back_empty(name):
+    """The floor is the transforms' resolution: below it a value is an empty pixel (snap)."""
+    x = torch.tensor([[0.0, 0.5, 0.99, 1.0, 1.01, 7.0, 1e6]], dtype=torch.float64)
+    for snap, expect in ((True, torch.tensor([[0, 0, 0, 1.0, 1.01, 7.0, 1e6]], dtype=torch.float64)), (False, x)):
+        t = MapTransform(name=name, domain="hi", floor=1.0, c=2e6, snap=snap)
+        t.fit(lambda: iter([x]))
+        torch.testing.assert_close(t.inverse(t.forward(x)), expect, rtol=1e-12, atol=1e-12)
+    # the option travels with the checkpointed state and the config spec
+    assert MapTransform.from_state(t.state()).snap is False
+    assert make_transform("hi", {"name": name, "snap": False}, "log10").snap is False
 
 
 def test_running_moments_match_batch(rng):

@@ -16,8 +16,11 @@ from app.data import GalaxyDataModule, ensure_mock, mock_key, write_mock_set
 from app.data.catalog import MapRef, PairedRow, split_by_galaxy
 from app.data.mock import RANDOM_PARTS, realisation, render, sample_params, twin
 from app.data.mock_set import mock_views
+from app.data.references import mock_twins, render_twins
 from app.evaluation import report_data
 from app.families import BaselineModel
+from app.families.baseline import FittedBaseline
+from app.families.inference import generate_physical
 from validation import PhysicsMetrics
 from validation.baselines import make_baseline
 from validation.bootstrap import bootstrap_scores
@@ -312,6 +315,34 @@ def test_baseline_model_validates_like_a_family(ladder_mock, tmp_path):
     with pytest.raises(ValueError, match="fitted on the training split, not trained"):
         L.Trainer(logger=False, enable_progress_bar=False, max_steps=1, accelerator="cpu",
                   default_root_dir=tmp_path).fit(model, datamodule=dm)  # fmt: skip
+
+
+def test_twin_sets_match_the_floor_and_the_oracle(ladder_mock):
+    dm = GalaxyDataModule(data=str(ladder_mock), source="dm", targets=["gas"], size=32)
+    dm.setup("test")
+    rows = dm.maps("test", 3)["rows"]
+    refs = mock_twins(rows, "dm", ["gas"], 0, 32, n_twins=3)
+    twins = render_twins(rows, "dm", ["gas"], 0, 32, [1, 2, 3])
+    assert twins.shape == (3, 3, 1, 32, 32)
+    np.testing.assert_array_equal(twins[0], refs["floor (twin)"])
+    np.testing.assert_allclose(twins.mean(0), refs["oracle"], rtol=1e-12)
+    assert not np.allclose(twins[0], twins[1])  # the turbulence is redrawn per twin
+
+
+@pytest.mark.parametrize("method", ["lookup", "log_linear", "mean_map", "scaling"])
+def test_baselines_do_not_depend_on_the_datas_transforms(ladder_mock, method):
+    """A model trained with another transform is compared with the same baselines."""
+    preds = []
+    for transforms in (None, {"hi": "power", "gas": "asinh"}):
+        dm = GalaxyDataModule(data=str(ladder_mock), source="gas", targets=["hi"], size=32, transforms=transforms)
+        dm.setup("test")
+        maps = dm.maps("test")
+        fitted = FittedBaseline(method, dm)
+        out = generate_physical(fitted, maps, dm.to_physical, 0, 1)
+        preds.append(out.physical)
+    # the data's transforms only wrap the baseline (round trip in float64)
+    torch.testing.assert_close(preds[0], preds[1], rtol=1e-6, atol=1e-6 * float(preds[0].max()))
+    assert preds[0].shape == (len(maps["index"]), 1, 32, 32) and bool((preds[0] > 0).any())
 
 
 def test_report_shows_the_model_next_to_baselines_and_floor(ladder_mock, tmp_path):

@@ -169,6 +169,15 @@ class TestBadConfig:
         with pytest.raises(ValueError, match=r"model.net.in_channels is 3"):
             InDI(net={**NET, "in_channels": 3})
 
+    def test_degenerate_indi_is_flagged(self, caplog):
+        with caplog.at_level(logging.WARNING, logger="app.families.indi"):
+            InDI(net=NET, steps=1)
+            InDI(net=NET, steps=4, eps0=0.5)
+            InDI(net=NET, steps=4, concat_source=False)
+            assert not caplog.records
+            InDI(net=NET, steps=4)
+        assert "compounds the network's errors" in caplog.text
+
     def test_size_not_divisible_fails_before_training(self, mock_dir, tmp_path):
         rec = Losses()
         model = InDI(net={**NET, "channel_mults": [1, 2, 2, 2, 2, 2]})  # 6 levels: 2^5 = 32

@@ -55,7 +55,9 @@ def _check(source: torch.Tensor, target: torch.Tensor | None = None) -> None:
         raise ValueError(
             f"baseline target must be (N, C, H, W) matching source {tuple(source.shape)}, got {tuple(target.shape)}"
         )
-    if not bool(torch.isfinite(source).all()) or (target is not None and not bool(torch.isfinite(target).all())):
+    if not bool(torch.isfinite(source).all()) or (
+        target is not None and not bool(torch.isfinite(target).all())
+    ):
         raise ValueError("baseline inputs contain NaN/Inf")
 
 
@@ -78,7 +80,9 @@ class Baseline:
     def predict(self, source: torch.Tensor) -> torch.Tensor:
         """Normalised prediction ``(N, C, H, W)`` (source's dtype) for normalised ``source`` ``(N, 1, H, W)``."""
         if not self.fitted:
-            raise RuntimeError(f"baseline {self.name!r} is not fitted: call fit() on the training split first")
+            raise RuntimeError(
+                f"baseline {self.name!r} is not fitted: call fit() on the training split first"
+            )
         _check(source)
         return self._predict(source.double()).to(source.dtype)
 
@@ -99,7 +103,9 @@ class MeanMap(Baseline):
 
     def _predict(self, source: torch.Tensor) -> torch.Tensor:
         if source.shape[-2:] != self.mean.shape[-2:]:
-            raise ValueError(f"mean_map was fitted on {tuple(self.mean.shape[-2:])} maps, got {tuple(source.shape[-2:])}")
+            raise ValueError(
+                f"mean_map was fitted on {tuple(self.mean.shape[-2:])} maps, got {tuple(source.shape[-2:])}"
+            )
         return self.mean.to(source.device).expand(source.shape[0], -1, -1, -1).clone()
 
 

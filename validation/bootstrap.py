@@ -122,7 +122,11 @@ def bootstrap_scores(
         except ValueError:  # a resample where a score is undefined (e.g. no true power): skip it
             continue
     if len(draws) < n_boot:
-        log.warning("bootstrap: %d of %d resamples had an undefined score and were left out", n_boot - len(draws), n_boot)
+        log.warning(
+            "bootstrap: %d of %d resamples had an undefined score and were left out",
+            n_boot - len(draws),
+            n_boot,
+        )
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     out = {}
     for k, v in full.items():

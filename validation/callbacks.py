@@ -25,7 +25,9 @@ class PhysicsEarlyStopping(EarlyStopping):
     ) -> None:
         # strict=False: a run that ends before its first validation (--trainer.max_steps=3,
         # fast_dev_run) warns that the score is missing instead of crashing
-        super().__init__(monitor=monitor, patience=patience, min_delta=min_delta, mode=mode, strict=strict, **kwargs)
+        super().__init__(
+            monitor=monitor, patience=patience, min_delta=min_delta, mode=mode, strict=strict, **kwargs
+        )
 
 
 class PhysicsCheckpoint(ModelCheckpoint):

@@ -112,7 +112,9 @@ class PhysicsMetrics(nn.Module):
                 m["r50_dex"] = HalfMassRadiusErrorDex()
                 m["r50_rel"] = HalfMassRadiusError()
             # the three spectral metrics share their states: one cross spectrum per update
-            physical[_key(name)] = MetricCollection(m, compute_groups=[["pk_dex", "one_minus_r", "transfer_dex"]])
+            physical[_key(name)] = MetricCollection(
+                m, compute_groups=[["pk_dex", "one_minus_r", "transfer_dex"]]
+            )
             normalised[_key(name)] = MetricCollection(
                 {
                     "mse": MeanSquaredError(),

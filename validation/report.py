@@ -68,7 +68,9 @@ def _table(data: ReportData, scored: dict[str, Scored]) -> list[str]:
             if key not in scored["model"].scores and not any(key in s.scores for s in scored.values()):
                 continue
             cells = [_cell(scored[c].scores.get(key)) for c in cols]
-            lines.append(f"| {domain} | {SCORE_NAMES[name]} | {UNITS.get(name, '')} | " + " | ".join(cells) + " |")
+            lines.append(
+                f"| {domain} | {SCORE_NAMES[name]} | {UNITS.get(name, '')} | " + " | ".join(cells) + " |"
+            )
     return lines
 
 
@@ -101,7 +103,9 @@ def write_report(data: ReportData, out_dir: str | Path, title: str, n_boot: int 
         tag = d.replace("/", "_")
         curves = {name: spectral_curves(p[:, c], data.target[:, c]) for name, p in data.predictions().items()}
         fig_examples(data, c, out / f"{tag}_examples.png")
-        fig_spectra(curves, data.units[c], out / f"{tag}_power_spectrum.png", out / f"{tag}_cross_correlation.png")
+        fig_spectra(
+            curves, data.units[c], out / f"{tag}_power_spectrum.png", out / f"{tag}_cross_correlation.png"
+        )
         fig_profiles(data, c, out / f"{tag}_profiles.png")
         fig_distributions(data, c, out / f"{tag}_distributions.png")
         fig_mass(data, c, out / f"{tag}_mass.png")
@@ -120,7 +124,9 @@ def write_report(data: ReportData, out_dir: str | Path, title: str, n_boot: int 
     return out / "index.md"
 
 
-def _markdown(data: ReportData, scored: dict[str, Scored], title: str, notes: list[str], n_boot: int) -> list[str]:
+def _markdown(
+    data: ReportData, scored: dict[str, Scored], title: str, notes: list[str], n_boot: int
+) -> list[str]:
     lines = [f"# {title}", ""]
     lines += [f"- **{k}**: {v}" for k, v in data.meta.items()]
     lines += [f"- **maps**: {len(data.source)} views of {len(set(data.galaxy))} galaxies, "
@@ -181,7 +187,9 @@ def compare_reports(run_dirs: Sequence[str | Path], out_dir: str | Path, title: 
         for name in ("floor (twin)", "lookup"):
             if f"{tag}/{name}/k_over_kf" in c0:
                 k = c0[f"{tag}/{name}/k_over_kf"]
-                a1.loglog(k, c0[f"{tag}/{name}/transfer"] ** 2, "k:" if "floor" in name else "0.5", lw=1, label=name)
+                a1.loglog(
+                    k, c0[f"{tag}/{name}/transfer"] ** 2, "k:" if "floor" in name else "0.5", lw=1, label=name
+                )
                 a2.semilogx(k, c0[f"{tag}/{name}/r"], "k:" if "floor" in name else "0.5", lw=1, label=name)
         for ax in (a1, a2):
             ax.axhline(1, color="k", lw=0.8)

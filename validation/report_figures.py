@@ -66,7 +66,9 @@ def fig_examples(data: ReportData, c: int, path: Path, n: int = 3) -> None:
         _log_image(axes[row, 2], fig, pred, ext, f"prediction {data.domains[c]}", data.units[c], shared)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where((true > 0) & (pred > 0), np.log10(pred / true), np.nan)
-        im = axes[row, 3].imshow(ratio.T, origin="lower", cmap="RdBu_r", vmin=-1, vmax=1, extent=[-ext, ext] * 2)
+        im = axes[row, 3].imshow(
+            ratio.T, origin="lower", cmap="RdBu_r", vmin=-1, vmax=1, extent=[-ext, ext] * 2
+        )
         fig.colorbar(im, ax=axes[row, 3], fraction=0.046, label="log10(prediction / truth) [dex]")
         axes[row, 3].set_title("residual", fontsize=9)
         axes[row, 3].set_xlabel("x [kpc]", fontsize=8)
@@ -81,7 +83,9 @@ def fig_spectra(curves: dict[str, dict[str, np.ndarray]], unit: str, path_pk: Pa
     first = next(iter(curves.values()))
     k = first["k_over_kf"]
     band = (3, k.max() / 2**0.5 / 2)
-    fig, (ax, axr) = plt.subplots(2, 1, figsize=(7, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1.6]})
+    fig, (ax, axr) = plt.subplots(
+        2, 1, figsize=(7, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1.6]}
+    )
     ax.loglog(k, first["p_true"], "k-", lw=2.5, alpha=0.4, label="truth")
     for i, (name, cv) in enumerate(curves.items()):
         color, ls, lw = _style(name, i)
@@ -140,7 +144,9 @@ def fig_distributions(data: ReportData, c: int, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4.0))
     for x, style, name in ((t, "k-", "truth"), (p, "C3--", "prediction")):
         d = physics.pixel_distribution(x.reshape(1, -1, x.shape[-1]), edges=edges)
-        ax.step(centres, d.density[0], style, where="mid", label=f"{name} (zeros {float(np.mean(x == 0)):.1%})")
+        ax.step(
+            centres, d.density[0], style, where="mid", label=f"{name} (zeros {float(np.mean(x == 0)):.1%})"
+        )
     ax.set_xlabel(f"log10 pixel value [{data.units[c]}]")
     ax.set_ylabel("density per dex (positive pixels)")
     ax.legend()
@@ -159,7 +165,11 @@ def fig_mass(data: ReportData, c: int, path: Path) -> None:
     if good.any():
         lo, hi = min(mt[good].min(), mp[good].min()), max(mt[good].max(), mp[good].max())
         ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
-    label = "total mass [Msun]" if data.kinds[c] == "surface_density" else f"Σ value·pixel area [{data.units[c]} kpc²]"
+    label = (
+        "total mass [Msun]"
+        if data.kinds[c] == "surface_density"
+        else f"Σ value·pixel area [{data.units[c]} kpc²]"
+    )
     ax.set_xlabel(f"true {label}")
     ax.set_ylabel(f"predicted {label}")
     if (~good).any():

@@ -80,7 +80,9 @@ def _fallback(data: ReportData, pred: np.ndarray) -> tuple[dict[str, Interval], 
     return out, notes
 
 
-def score_prediction(data: ReportData, pred: np.ndarray, n_boot: int = 200, normalised: bool = False) -> Scored:
+def score_prediction(
+    data: ReportData, pred: np.ndarray, n_boot: int = 200, normalised: bool = False
+) -> Scored:
     """Scores of one prediction ``(N, C, H, W)`` of ``data``'s targets, with bootstrap intervals."""
     shape = tuple(data.target.shape[-2:])
     domains = dict(zip(data.domains, zip(data.kinds, data.units, strict=True), strict=True))
@@ -109,7 +111,10 @@ def score_all(data: ReportData, n_boot: int = 200) -> dict[str, Scored]:
             raise ValueError(f"report: {name} has shape {pred.shape}, the targets {data.target.shape}")
         if not np.isfinite(pred).all():
             raise ValueError(f"report: {name} contains NaN/Inf")
-    return {name: score_prediction(data, pred, n_boot, name == "model") for name, pred in data.predictions().items()}
+    return {
+        name: score_prediction(data, pred, n_boot, name == "model")
+        for name, pred in data.predictions().items()
+    }
 
 
 def spectral_curves(pred: np.ndarray, true: np.ndarray) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ from app.data.dataset import MapReader, PairedMapDataset
 from app.data.domains import get_domain
 from app.data.mock_set import ensure_mock
 from app.data.sampler import EpochSampler
-from app.data.transforms import MapTransform, RunningMoments, make_transform
+from app.data.transforms import MapTransform, make_transform
 
 __all__ = ["GalaxyDataModule"]
 
@@ -123,9 +123,13 @@ class GalaxyDataModule(L.LightningDataModule):
                 except ValueError:
                     log.warning("no gas maps found: T and |B| are pooled without mass weighting")
             rows, self.report = pair_rows(index)
-            self.splits = split_by_galaxy(rows, tuple(self.hparams.split), self.hparams.seed, self.hparams.stratify)
+            self.splits = split_by_galaxy(
+                rows, tuple(self.hparams.split), self.hparams.seed, self.hparams.stratify
+            )
             log.info(
-                "data: %d files; %s; split (views) %s", len(files), self.report.summary(),
+                "data: %d files; %s; split (views) %s",
+                len(files),
+                self.report.summary(),
                 {k: len(v) for k, v in self.splits.items()},
             )
         reader = MapReader(
@@ -149,17 +153,14 @@ class GalaxyDataModule(L.LightningDataModule):
         for d, t in self.transforms.items():
             if t.fitted:
                 continue
-            maps = []
-            for i in picks:
-                x = train.physical(i, d)
-                t.check_input(x, train.rows[i].refs[d].where)
-                t.observe(x)
-                maps.append(i)
-            t.settle()
-            moments = RunningMoments()
-            for i in maps:
-                moments.update(t.f(train.physical(i, d)))
-            t.fit_moments(moments)
+
+            def maps(d=d, t=t):
+                for i in picks:
+                    x = train.physical(i, d)
+                    t.check_input(x, train.rows[i].refs[d].where)
+                    yield x
+
+            t.fit(maps)
             log.info("transform %s: %s", d, t.state())
 
     # ---------------------------------------------------------------- state

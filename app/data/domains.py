@@ -29,7 +29,7 @@ DOMAINS: dict[str, Domain] = {
         Domain("dm", "solMass / kpc2", "surface_density", "log10", "dark-matter surface density"),
         Domain("star", "solMass / kpc2", "surface_density", "log10", "stellar surface density"),
         Domain("gas", "solMass / kpc2", "surface_density", "log10", "gas surface density"),
-        Domain("hi", "solMass / kpc2", "surface_density", "log10", "neutral-hydrogen surface density"),
+        Domain("hi", "solMass / kpc2", "surface_density", "power", "neutral-hydrogen surface density"),
         Domain("hi/21cm", "mK", "brightness", "log10", "21-cm brightness temperature"),
         Domain("temp", "K", "mass_weighted", "log10", "gas-mass-weighted temperature"),
         Domain("bfield", "G", "mass_weighted", "log10", "gas-mass-weighted |B|"),

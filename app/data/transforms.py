@@ -13,11 +13,19 @@ pixels. Forward and inverse run in float64 and return the input's dtype. For ``l
 and ``power`` a round trip is exact to ~1e-12 per pixel in float64 and ~1e-6 in float32;
 for ``asinh`` and ``identity`` (linear near zero) the error is that size relative to the
 map's largest value. The inverse of ``log10`` is clamped at 0: a surface density is ≥ 0.
+
+The ``floor`` (a tenth of the 1st percentile of the positive training pixels unless given)
+is also the transforms' resolution: with ``snap = True`` (the default) the inverse of
+``log10`` and ``power`` returns 0 for values below it, since the data hold almost no
+positive pixels there (< 1 %) and a network's output that lands there is an empty pixel,
+not a detection 10⁻⁵ times fainter than anything in the training set. Round trips are
+exact for 0 and for x ≥ floor.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -66,6 +74,7 @@ class MapTransform:
     softening: float | str = "auto"
     c: float | str = "auto"
     gamma: float = 10.0
+    snap: bool = True
     shift: float = 0.0
     scale: float = 1.0
     fitted: bool = False
@@ -90,12 +99,17 @@ class MapTransform:
 
     def _f_inv(self, f: torch.Tensor) -> torch.Tensor:
         if self.name == "log10":  # x >= 0 by construction; clamp the rounding of 10^log10(floor) − floor
-            return torch.clamp(10.0**f - float(self.floor), min=0.0)
+            return self._snap(torch.clamp(10.0**f - float(self.floor), min=0.0))
         if self.name == "asinh":
             return torch.sinh(f) * float(self.softening)
         if self.name == "power":
-            return torch.clamp(f, min=0.0) ** self.gamma * float(self.c)
+            return self._snap(torch.clamp(f, min=0.0) ** self.gamma * float(self.c))
         return f
+
+    def _snap(self, x: torch.Tensor) -> torch.Tensor:
+        """Values below the resolution ``floor`` are empty pixels (when ``snap``)."""
+        cut = float(self.floor) * (1 - 1e-9)  # round-off of a value at the floor keeps it
+        return torch.where(x < cut, torch.zeros_like(x), x) if self.snap else x
 
     def check_input(self, x: torch.Tensor, where: str) -> None:
         """Raise a ValueError naming ``where`` if ``x`` has values the transform cannot take."""
@@ -151,6 +165,18 @@ class MapTransform:
         self.scale = moments.std if moments.std > 0 else 1.0
         self.fitted = True
 
+    def fit(self, maps: Callable[[], Iterable[torch.Tensor]]) -> MapTransform:
+        """Fit on physical maps in two passes (``maps()`` yields them afresh each pass): the 'auto'
+        constants, then the standardising moments. Returns ``self``."""
+        for x in maps():
+            self.observe(x)
+        self.settle()
+        moments = RunningMoments()
+        for x in maps():
+            moments.update(self.f(x))
+        self.fit_moments(moments)
+        return self
+
     def f(self, x: torch.Tensor) -> torch.Tensor:
         """The un-standardised transform ``f(x)`` in float64 (used while fitting)."""
         return self._f(x.to(torch.float64))
@@ -181,7 +207,7 @@ def make_transform(domain: str, spec: str | dict[str, Any] | None, default: str)
     if isinstance(spec, str):
         return MapTransform(name=spec, domain=domain)
     if isinstance(spec, dict):
-        allowed = {"name", "floor", "softening", "c", "gamma"}
+        allowed = {"name", "floor", "softening", "c", "gamma", "snap"}
         unknown = set(spec) - allowed
         if unknown:
             raise ValueError(

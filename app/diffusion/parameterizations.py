@@ -80,7 +80,9 @@ class _VP:
         w = ((ls - lo) / (hi - lo)).clamp(0, 1)
         return (idx - 1 + w).to(torch.float32)
 
-    def sampling_sigmas(self, steps: int, sampler: str, spacing: str = "trailing") -> torch.Tensor:
+    def sampling_sigmas(self, steps: int, sampler: str, spacing: str = "trailing", **_: float | None) -> torch.Tensor:
+        """The VP grid (DDIM/DDPM) or a Karras grid over the schedule's σ range; σ range overrides are
+        ignored (the schedule fixes it)."""
         if sampler in ("ddim", "ddpm"):
             n = len(self.abar) if sampler == "ddpm" else steps
             return ddpm_sigmas(self.abar, n, spacing)[0]
@@ -160,8 +162,14 @@ class EDM:
         self.sigma_min, self.sigma_max, self.rho = sigma_min, sigma_max, rho
         self.prior_std = self.sigma_data
 
-    def sampling_sigmas(self, steps: int, sampler: str, spacing: str = "trailing") -> torch.Tensor:
-        return karras_sigmas(steps, self.sigma_min, self.sigma_max, self.rho)
+    def sampling_sigmas(
+        self, steps: int, sampler: str, spacing: str = "trailing",
+        sigma_min: float | None = None, sigma_max: float | None = None,
+    ) -> torch.Tensor:
+        """Karras grid from ``sigma_max`` to ``sigma_min`` (the instance's unless given), then 0."""
+        lo = self.sigma_min if sigma_min is None else sigma_min
+        hi = self.sigma_max if sigma_max is None else sigma_max
+        return karras_sigmas(steps, lo, hi, self.rho)
 
     def _apply(self, net: Net, x: torch.Tensor, cond: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         s = _bcast(sigma, x)

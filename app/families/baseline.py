@@ -12,41 +12,58 @@ from typing import Any
 import torch
 from torch import nn
 
+from app.data.transforms import MapTransform, make_transform
 from app.families.base import Translator
-from validation.baselines import BASELINES, Baseline, Units, make_baseline
+from validation.baselines import BASELINES, Units, make_baseline
 
-__all__ = ["BaselineModel", "FittedBaseline", "data_units", "fit_baseline"]
-
-
-def data_units(dm: Any) -> Units:
-    """Normalised ↔ physical conversions of a ``GalaxyDataModule``'s fitted transforms."""
-
-    def from_physical(x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([dm.transforms[d].forward(x[:, c]) for c, d in enumerate(dm.targets)], dim=1)
-
-    return Units(
-        source_to_physical=lambda x: dm.to_physical(x.double(), [dm.source]),
-        target_to_physical=lambda y: dm.to_physical(y.double()),
-        target_from_physical=from_physical,
-    )
+__all__ = ["BaselineModel", "FittedBaseline"]
 
 
-def fit_baseline(method: str, dm: Any, bins: int = 64, train: dict[str, Any] | None = None) -> Baseline:
-    """Baseline ``method`` fitted on every (unaugmented) training view of ``dm``
-    (``train``: ``dm.maps("train")``, if already loaded)."""
-    options = {"bins": bins} if method == "lookup" else {}
-    train = dm.maps("train") if train is None else train
-    return make_baseline(method, data_units(dm), **options).fit(train["source"], train["target"])
+def _log_transforms(dm: Any, train: dict[str, Any]) -> dict[str, MapTransform]:
+    """``log10`` transforms (automatic floor) of the source and target domains fitted on the
+    physical training maps: the baselines' own working space, whatever the data's transforms."""
+    stacks = {dm.source: train["physical_source"][:, None], **{d: train["physical_target"][:, [c]]
+              for c, d in enumerate(dm.targets)}}  # fmt: skip
+    return {d: make_transform(d, "log10", "log10").fit(lambda x=x: iter(x)) for d, x in stacks.items()}
 
 
 class FittedBaseline:
-    """A fitted baseline with a family's ``generate`` signature (for ``generate_physical``)."""
+    """A baseline fitted in its own log10 space, with a family's ``generate`` signature.
 
-    def __init__(self, baseline: Baseline) -> None:
-        self.baseline = baseline
+    ``generate`` takes and returns maps normalised by the *data's* transforms (so baselines go
+    through ``generate_physical`` like any model); inside, the source is taken to physical
+    units, then to the baselines' log10 space, and the prediction back. The baselines are
+    therefore the same predictors whatever transforms a model was trained with.
+    """
+
+    def __init__(self, method: str, dm: Any, bins: int = 64, train: dict[str, Any] | None = None) -> None:
+        train = dm.maps("train") if train is None else train
+        self.own = _log_transforms(dm, train)
+        self.source, self.targets = dm.source, list(dm.targets)
+        self.data = dm.transforms
+        units = Units(
+            source_to_physical=lambda x: self.own[self.source].inverse(x),
+            target_to_physical=lambda y: self._each(y, "inverse"),
+            target_from_physical=lambda x: self._each(x, "forward"),
+        )
+        options = {"bins": bins} if method == "lookup" else {}
+        self.baseline = make_baseline(method, units, **options)
+        phys_source = train["physical_source"][:, None]
+        self.baseline.fit(
+            self.own[self.source].forward(phys_source), self._each(train["physical_target"], "forward")
+        )
+
+    def _each(
+        self, x: torch.Tensor, how: str, transforms: dict[str, MapTransform] | None = None
+    ) -> torch.Tensor:
+        t = self.own if transforms is None else transforms
+        return torch.stack([getattr(t[d], how)(x[:, c]) for c, d in enumerate(self.targets)], dim=1)
 
     def generate(self, source: torch.Tensor, generator=None, noise=None, **overrides: Any) -> torch.Tensor:
-        return self.baseline.predict(source)
+        """Prediction normalised by the data's transforms for ``source`` normalised by them."""
+        own_source = self.own[self.source].forward(self.data[self.source].inverse(source.double()))
+        physical = self._each(self.baseline.predict(own_source), "inverse")
+        return self._each(physical, "forward", self.data).to(source.dtype)
 
 
 class BaselineModel(Translator):
@@ -76,7 +93,7 @@ class BaselineModel(Translator):
         self.save_hyperparameters()
         self.net = nn.Identity()
         self._init_common(target_channels, 0.0)
-        self.baseline: Baseline | None = None
+        self.fitted: FittedBaseline | None = None
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
@@ -84,13 +101,12 @@ class BaselineModel(Translator):
             raise ValueError(
                 "baselines are fitted on the training split, not trained: use validate, test or predict"
             )
-        dm = self.trainer.datamodule
-        self.baseline = fit_baseline(self.hparams.method, dm, self.hparams.bins)
+        self.fitted = FittedBaseline(self.hparams.method, self.trainer.datamodule, self.hparams.bins)
 
     def generate(self, source: torch.Tensor, generator=None, noise=None, **overrides: Any) -> torch.Tensor:
-        if self.baseline is None:
+        if self.fitted is None:
             raise RuntimeError("the baseline is not fitted (run it through a Trainer with a data module)")
-        return self.baseline.predict(source)
+        return self.fitted.generate(source)
 
     def training_loss(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
         """Mean squared error of the prediction in normalised units (logged as ``val/loss``)."""

@@ -21,8 +21,9 @@ class Diffusion(Translator):
         target_channels: number of target channels (linked to data.targets by the CLI).
         parameterization: ``eps``, ``v`` (discrete VP ``schedule``/``timesteps``) or ``edm``.
         sigma_data: EDM's data std; ``"auto"`` measures it on normalised training targets.
-        sampler, steps, eta, spacing, churn: sampling used at validation and prediction
-            (``euler``, ``heun``, ``lms``, ``dpmpp_2m``, ``ddim``, ``ddpm``); overridable per call.
+        sampler, steps, eta, spacing, churn, sigma_min, sigma_max: sampling used at validation and
+            prediction (``euler``, ``heun``, ``lms``, ``dpmpp_2m``, ``ddim``, ``ddpm``; the EDM σ range
+            of the Karras grid, whose last step returns ``D(x; sigma_min)``); overridable per call.
     """
 
     def __init__(
@@ -105,7 +106,8 @@ class Diffusion(Translator):
         h = {**self.hparams, **overrides}
         sampler = SAMPLERS.get(h["sampler"], "sampler")
         param = self.param
-        sigmas = param.sampling_sigmas(int(h["steps"]), h["sampler"], h["spacing"]).to(source.device)
+        sigmas = param.sampling_sigmas(int(h["steps"]), h["sampler"], h["spacing"], sigma_min=h["sigma_min"],
+                                       sigma_max=h["sigma_max"]).to(source.device)  # fmt: skip
         shape = (source.shape[0], self.hparams.target_channels, *source.shape[-2:])
         z = (
             noise
