@@ -3,10 +3,11 @@ spread over samples.
 
 Usage::
 
-    python benchmarks/bench_sample_settings.py --family diffusion --ckpt runs/ck/best.ckpt \
+    python benchmarks/bench_sample_settings.py --family diffusion --ckpt before=runs/a.ckpt after=runs/b.ckpt \
         --mapping dm:gas --grid sigma_min=0.002,0.05,0.2 --samples 4 --figure docs/fig.png
 
-Every combination of the ``--grid`` values (``name=v1,v2,…``; passed to ``generate`` as
+Each checkpoint is used with the data transforms saved in it. For each, every combination
+of the ``--grid`` values (``name=v1,v2,…``; passed to ``generate`` as
 overrides, e.g. ``steps``, ``sampler``, ``sigma_min``) generates the test split ``--samples``
 times (sample seeds 0, 1, …). Printed per setting: the physics score, P(k) error [dex] on
 k ∈ [3 k_F, k_Nyq/2] and 1 − r of the first sample with a 68 % bootstrap interval over galaxies,
@@ -32,6 +33,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 import yaml
 from fidelity_families import dotted, load_recipe, merge  # sibling module (run from benchmarks/)
 
@@ -66,10 +68,45 @@ def ensemble_pk(curves: list[dict[str, np.ndarray]], size: int) -> float:
     return float(np.abs(np.log10(p[use] / curves[0]["p_true"][use])).mean())
 
 
+def _data(source: str, target: str, size: int, data_args: dict[str, Any], state: dict | None = None):
+    """The test split's data module; ``state``: a checkpoint's data state (its fitted transforms)."""
+    dm = GalaxyDataModule(source=source, targets=[target], size=size, seed=0, **data_args)
+    if state is not None:
+        dm.load_state_dict(state)
+    dm.prepare_data()
+    dm.setup("test")
+    return dm
+
+
+def _samples(model, dm, maps, data, setting: dict[str, Any], args) -> tuple[list[dict[str, np.ndarray]], str]:
+    """``args.samples`` predictions of the test split (sample seeds 0, 1000, …): their spectral
+    curves and a printed summary."""
+    target = dm.targets[0]
+    true = data.target[:, 0]
+    curves, scores, pk, t_gen = [], None, [], 0.0
+    base_seed = model.hparams.sample_seed
+    for s in range(args.samples):
+        model.hparams.sample_seed = base_seed + 1000 * s
+        t0 = time.perf_counter()
+        pred = predict_maps(model, dm, maps, **setting).physical.numpy()
+        t_gen += time.perf_counter() - t0
+        sc = score_prediction(data, pred, args.n_boot if s == 0 else 1).scores
+        scores = scores or sc
+        pk.append(sc[f"{target}/pk_dex"].value)
+        curves.append(spectral_curves(pred[:, 0], true))
+    model.hparams.sample_seed = base_seed
+    line = (f"physics {scores[f'{target}/physics_score']}  pk {scores[f'{target}/pk_dex']}  "
+            f"1-r {scores[f'{target}/one_minus_r']}  mass {scores[f'{target}/mass_dex']}  "
+            f"pk over {args.samples} samples {np.mean(pk):.3g} ± {np.std(pk):.2g}  "
+            f"ensemble pk {ensemble_pk(curves, args.size):.3g}  "
+            f"{t_gen / args.samples / len(maps['index']):.3f} s/map")  # fmt: skip
+    return curves, line
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--family", required=True)
-    parser.add_argument("--ckpt", required=True)
+    parser.add_argument("--ckpt", nargs="+", required=True, help="checkpoints, each as path or label=path")
     parser.add_argument("--mapping", default="gas:hi")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--grid", nargs="*", default=[])
@@ -82,48 +119,32 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     cls, _, data_args = load_recipe(args.family, args.mapping)
     data_args = merge(data_args, dotted(args.data))
-    model = cls.load_from_checkpoint(args.ckpt, map_location="cpu").eval()
     source, target = args.mapping.split(":")
-    dm = GalaxyDataModule(source=source, targets=[target], size=args.size, seed=0, **data_args)
-    dm.prepare_data()
-    dm.setup("test")
+    dm = _data(source, target, args.size, data_args)
     maps = dm.maps("test")
     data = report_data(dm, "test", n_twins=16)
     true = data.target[:, 0]
     curves: dict[str, list[dict[str, np.ndarray]]] = {}
-    rows = maps["rows"]
     seed = mock_seed(dm.data_path())
     if seed is not None:  # perfect samples: twins 1..samples
-        twins = render_twins(rows, source, [target], seed, args.size, range(1, args.samples + 1))
+        twins = render_twins(maps["rows"], source, [target], seed, args.size, range(1, args.samples + 1))
         curves["twins"] = [spectral_curves(t[:, 0], true) for t in twins]
         pk = [score_prediction(data, t, 1).scores[f"{target}/pk_dex"].value for t in twins]
         print(f"{'twins':>32}: pk over {args.samples} twins {np.mean(pk):.3g} ± {np.std(pk):.2g}  "
               f"ensemble pk {ensemble_pk(curves['twins'], args.size):.3g}")  # fmt: skip
-    for name in ("lookup",):
-        if name in data.references:
-            curves[name] = [spectral_curves(data.references[name][:, 0], true)]
-            s = score_prediction(data, data.references[name], args.n_boot).scores
-            print(f"{name:>32}: physics {s[f'{target}/physics_score']}  pk {s[f'{target}/pk_dex']}")
-    base_seed = model.hparams.sample_seed
-    for setting in grid(args.grid):
-        label = ", ".join(f"{k}={v}" for k, v in setting.items()) or "recipe"
-        runs, pk, t_gen = [], [], 0.0
-        for s in range(args.samples):
-            model.hparams.sample_seed = base_seed + 1000 * s
-            t0 = time.perf_counter()
-            pred = predict_maps(model, dm, maps, **setting).physical.numpy()
-            t_gen += time.perf_counter() - t0
-            scores = score_prediction(data, pred, args.n_boot if s == 0 else 1).scores
-            runs.append((pred, scores))
-            pk.append(scores[f"{target}/pk_dex"].value)
-            curves.setdefault(label, []).append(spectral_curves(pred[:, 0], true))
-        model.hparams.sample_seed = base_seed
-        first = runs[0][1]
-        print(f"{label:>32}: physics {first[f'{target}/physics_score']}  pk {first[f'{target}/pk_dex']}  "
-              f"1-r {first[f'{target}/one_minus_r']}  mass {first[f'{target}/mass_dex']}  "
-              f"pk over {args.samples} samples {np.mean(pk):.3g} ± {np.std(pk):.2g}  "
-              f"ensemble pk {ensemble_pk(curves[label], args.size):.3g}  "
-              f"{t_gen / args.samples / len(maps['index']):.3f} s/map", flush=True)  # fmt: skip
+    curves["lookup"] = [spectral_curves(data.references["lookup"][:, 0], true)]
+    s = score_prediction(data, data.references["lookup"], args.n_boot).scores
+    print(f"{'lookup':>32}: physics {s[f'{target}/physics_score']}  pk {s[f'{target}/pk_dex']}")
+    for entry in args.ckpt:
+        name, _, path = entry.rpartition("=")
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        model = cls.load_from_checkpoint(path, map_location="cpu").eval()
+        own = _data(source, target, args.size, data_args, saved.get(type(dm).__qualname__))  # its transforms
+        own_maps = own.maps("test")
+        for setting in grid(args.grid):
+            label = ", ".join([name] * bool(name) + [f"{k}={v}" for k, v in setting.items()]) or "recipe"
+            curves[label], line = _samples(model, own, own_maps, data, setting, args)
+            print(f"{label:>32}: {line}", flush=True)
     if args.figure:
         _figure(curves, args.size, Path(args.figure), args.title or f"{source} → {target}, {args.family}")
 

@@ -31,6 +31,7 @@ from validation import (
     RelativeMassError,
     TransferFunctionError,
 )
+from validation.callbacks import CHECKED_WITH_LIGHTNING, LIGHTNING_PRIVATES
 from validation.report import ReportData, compare_reports, write_report
 
 SHAPE = (32, 32)
@@ -204,6 +205,22 @@ def test_last_checkpoint_follows_training_not_the_best_score(mock_dir, tmp_path)
     assert last["epoch"] == 3
     best = torch.load(cb.best_model_path, weights_only=False)
     assert best["epoch"] == 0
+
+
+def test_lightning_still_has_the_private_members_physics_checkpoint_uses():
+    """Fails loudly (naming the member and the version it was checked with) when Lightning changes."""
+    cb = PhysicsCheckpoint()
+    missing = [name for name in LIGHTNING_PRIVATES if not hasattr(cb, name)]
+    assert not missing, f"lightning {L.__version__} lacks {missing} (checked with {CHECKED_WITH_LIGHTNING})"
+
+    class Bare(PhysicsCheckpoint):
+        def __getattribute__(self, name):
+            if name == "_should_skip_saving_checkpoint":
+                raise AttributeError(name)
+            return super().__getattribute__(name)
+
+    with pytest.raises(RuntimeError, match=r"ModelCheckpoint._should_skip_saving_checkpoint.*checked with lightning"):
+        Bare(dirpath="unused")._refresh_last(trainer=None)
 
 
 def _report_data(pred_scale: float = 1.0, zero: bool = False) -> ReportData:

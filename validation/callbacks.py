@@ -10,6 +10,24 @@ __all__ = ["PhysicsCheckpoint", "PhysicsEarlyStopping"]
 
 MONITOR = "val/physics_score"
 
+#: Lightning version whose private ``ModelCheckpoint`` members ``PhysicsCheckpoint`` uses
+#: (``LIGHTNING_PRIVATES``); ``tests/test_validation.py`` fails when one of them disappears.
+CHECKED_WITH_LIGHTNING = "2.6.6"
+LIGHTNING_PRIVATES = ("_should_skip_saving_checkpoint", "_save_last_checkpoint", "_monitor_candidates",
+                      "_last_global_step_saved", "_should_save_on_train_epoch_end")  # fmt: skip
+
+
+def _lightning_private(ckpt: ModelCheckpoint, name: str) -> Any:
+    """The private member ``name`` of ``ckpt`` (one of ``LIGHTNING_PRIVATES``), with an error that
+    names the Lightning version this was written against when it is gone."""
+    try:
+        return getattr(ckpt, name)
+    except AttributeError:
+        raise RuntimeError(
+            f"PhysicsCheckpoint needs ModelCheckpoint.{name}, which this Lightning no longer has "
+            f"(checked with lightning {CHECKED_WITH_LIGHTNING}); update validation/callbacks.py"
+        ) from None
+
 
 class PhysicsEarlyStopping(EarlyStopping):
     """Stop when ``val/physics_score`` (lower is better) has not improved for ``patience`` validations."""
@@ -54,18 +72,23 @@ class PhysicsCheckpoint(ModelCheckpoint):
         )  # fmt: skip
 
     def _refresh_last(self, trainer) -> None:
-        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        if self.save_last and not _lightning_private(self, "_should_skip_saving_checkpoint")(trainer):
+            candidates = _lightning_private(self, "_monitor_candidates")(trainer)
+            _lightning_private(self, "_save_last_checkpoint")(trainer, candidates)
+            _lightning_private(self, "_last_global_step_saved")  # present before it is set
             self._last_global_step_saved = trainer.global_step
+
+    def _on_epoch_end(self, trainer) -> bool:
+        return _lightning_private(self, "_should_save_on_train_epoch_end")(trainer)
 
     # Lightning saves in one of these two hooks (after validation, or at the end of the
     # training epoch); refresh last.ckpt in the same hook, after the top-k save.
     def on_validation_end(self, trainer, pl_module) -> None:
         super().on_validation_end(trainer, pl_module)
-        if not self._should_save_on_train_epoch_end(trainer):
+        if not self._on_epoch_end(trainer):
             self._refresh_last(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         super().on_train_epoch_end(trainer, pl_module)
-        if self._should_save_on_train_epoch_end(trainer):
+        if self._on_epoch_end(trainer):
             self._refresh_last(trainer)
