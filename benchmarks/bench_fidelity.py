@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 from fidelity_families import (  # a sibling module (run as a script from benchmarks/)
+    MOCK_DIR,
     load_recipe,
     train_and_score,
 )
@@ -110,7 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--mappings", nargs="+", default=list(MAPPINGS), help="source:target pairs")
-    parser.add_argument("--mock-dir", default="data/mock")
+    parser.add_argument("--mock-dir", default=MOCK_DIR)
     parser.add_argument("--galaxies", type=int, default=80)
     parser.add_argument("--mock-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from fidelity_families import (  # sibling module (run from benchmarks/)
+    MOCK_DIR,
     dotted,
     load_recipe,
     merge,
@@ -55,6 +56,7 @@ def main() -> None:
     source, target = args.mapping.split(":")
     _, _, data_args = load_recipe(args.family, args.mapping)
     data_args = merge(data_args, dotted(args.data))
+    data_args = {"mock_dir": MOCK_DIR, **data_args}
     dm = GalaxyDataModule(source=source, targets=[target], size=args.size, seed=args.seed, **data_args)
     t0 = time.perf_counter()
     result = train_and_score(

@@ -9,7 +9,7 @@ Usage::
 Each checkpoint is used with the data transforms saved in it. For each, every combination
 of the ``--grid`` values (``name=v1,v2,…``; passed to ``generate`` as
 overrides, e.g. ``steps``, ``sampler``, ``sigma_min``) generates the test split ``--samples``
-times (sample seeds 0, 1, …). Printed per setting: the physics score, P(k) error [dex] on
+times (sample seeds s₀, s₀ + 1000, …, s₀ the model's ``sample_seed``). Printed per setting: the physics score, P(k) error [dex] on
 k ∈ [3 k_F, k_Nyq/2] and 1 − r of the first sample with a 68 % bootstrap interval over galaxies,
 the mean ± standard deviation of the P(k) error over samples, the *ensemble* P(k) error
 (the power averaged over the samples against the truth's: what a generative model must
@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import yaml
-from fidelity_families import dotted, load_recipe, merge  # sibling module (run from benchmarks/)
+from fidelity_families import MOCK_DIR, dotted, load_recipe, merge  # sibling module (run from benchmarks/)
 
 from app.data import GalaxyDataModule
 from app.data.references import mock_seed, render_twins
@@ -70,7 +70,9 @@ def ensemble_pk(curves: list[dict[str, np.ndarray]], size: int) -> float:
 
 def _data(source: str, target: str, size: int, data_args: dict[str, Any], state: dict | None = None):
     """The test split's data module; ``state``: a checkpoint's data state (its fitted transforms)."""
-    dm = GalaxyDataModule(source=source, targets=[target], size=size, seed=0, **data_args)
+    dm = GalaxyDataModule(
+        source=source, targets=[target], size=size, seed=0, **{"mock_dir": MOCK_DIR, **data_args}
+    )
     if state is not None:
         dm.load_state_dict(state)
     dm.prepare_data()
@@ -136,7 +138,8 @@ def main() -> None:
     s = score_prediction(data, data.references["lookup"], args.n_boot).scores
     print(f"{'lookup':>32}: physics {s[f'{target}/physics_score']}  pk {s[f'{target}/pk_dex']}")
     for entry in args.ckpt:
-        name, _, path = entry.rpartition("=")
+        head, sep, tail = entry.partition("=")
+        name, path = (head, tail) if sep and "/" not in head and not head.endswith(".ckpt") else ("", entry)
         saved = torch.load(path, map_location="cpu", weights_only=False)
         model = cls.load_from_checkpoint(path, map_location="cpu").eval()
         own = _data(source, target, args.size, data_args, saved.get(type(dm).__qualname__))  # its transforms

@@ -51,8 +51,9 @@ def main() -> None:
     print("|---" * (3 + len(RULES)) + "|")
     totals = {r: [] for r in RULES}
     for path in args.runs:
-        for line in open(path):
-            rec = json.loads(line)
+        with open(path) as fh:
+            records = [json.loads(line) for line in fh if line.strip()]
+        for rec in records:
             val = [t["val"] for t in rec.get("trace", [])]
             test = [t["test"] for t in rec.get("trace", [])]
             if len(val) < 5:
@@ -62,6 +63,8 @@ def main() -> None:
                 totals[r].append(regrets[r])
             print(f"| {rec['tag']} ({rec['family']}, {rec['mapping']}) | {len(val)} | {spearman(val, test):.2f} | "
                   + " | ".join(f"{regrets[r]:.3f}" for r in RULES) + " |")  # fmt: skip
+    if not totals["best"]:
+        raise SystemExit("no run with at least 5 validations in the trace")
     print("| mean | | | " + " | ".join(f"{np.mean(totals[r]):.3f}" for r in RULES) + " |")
 
 

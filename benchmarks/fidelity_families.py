@@ -30,9 +30,11 @@ from app.evaluation import predict_maps, report_data
 from validation import PhysicsCheckpoint
 from validation.report_scores import score_prediction
 
-__all__ = ["TestTrace", "dotted", "load_recipe", "merge", "spearman", "train_and_score"]
+__all__ = ["MOCK_DIR", "TestTrace", "dotted", "load_recipe", "merge", "spearman", "train_and_score"]
 
 RECIPES = Path(__file__).resolve().parents[1] / "configs" / "fidelity"
+#: the repository's mock folder (as ``python -m app`` uses from the root), wherever a bench runs from
+MOCK_DIR = str(Path(__file__).resolve().parents[1] / "data" / "mock")
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +119,8 @@ class TestTrace(L.Callback):
             self._data = report_data(self.dm, "test", n_twins=1)
             self._maps = self.dm.maps("test")
         was_training = pl_module.training
-        pred = predict_maps(pl_module, self.dm, self._maps).physical.numpy()
+        maps = {"source": self._maps["source"].to(pl_module.device), "index": self._maps["index"]}
+        pred = predict_maps(pl_module, self.dm, maps).physical.cpu().numpy()
         pl_module.train(was_training)
         scores = score_prediction(self._data, pred, n_boot=1).scores
         metrics = trainer.callback_metrics

@@ -144,6 +144,8 @@ class MapTransform:
     def settle(self) -> None:
         """Fix the 'auto' constants from what :meth:`observe` saw."""
         pos = torch.cat(self._positives) if self._positives else torch.zeros(0, dtype=torch.float64)
+        if pos.numel() > 2**22:  # torch.quantile takes at most 2**24 values; an even subsample is plenty
+            pos = pos[torch.linspace(0, pos.numel() - 1, 2**22).long()]
         if pos.numel() == 0 and "auto" in (self.floor, self.softening, self.c):
             raise ValueError(f"domain {self.domain!r}: no positive training pixels to fit the transform")
         if self.floor == "auto":
@@ -194,7 +196,9 @@ class MapTransform:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> MapTransform:
-        return cls(**state)
+        """The transform saved by :meth:`state`; states saved before ``snap`` existed keep
+        their exact inverse (``snap = False``), so an old checkpoint predicts what it did."""
+        return cls(**{"snap": False, **state})
 
 
 TRANSFORMS = ("log10", "asinh", "power", "identity")

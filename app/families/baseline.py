@@ -7,6 +7,7 @@ reports of the trained families (``validation.baselines`` holds the predictors).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -22,8 +23,10 @@ __all__ = ["BaselineModel", "FittedBaseline"]
 def _log_transforms(dm: Any, train: dict[str, Any]) -> dict[str, MapTransform]:
     """``log10`` transforms (automatic floor) of the source and target domains fitted on the
     physical training maps: the baselines' own working space, whatever the data's transforms."""
-    stacks = {dm.source: train["physical_source"][:, None], **{d: train["physical_target"][:, [c]]
-              for c, d in enumerate(dm.targets)}}  # fmt: skip
+    n = len(train["physical_source"])
+    picks = torch.linspace(0, n - 1, min(n, dm.hparams.fit_maps)).round().long().unique()  # as the data's fit
+    stacks = {dm.source: train["physical_source"][picks, None],
+              **{d: train["physical_target"][picks][:, [c]] for c, d in enumerate(dm.targets)}}  # fmt: skip
     return {d: make_transform(d, "log10", "log10").fit(lambda x=x: iter(x)) for d, x in stacks.items()}
 
 
@@ -41,6 +44,8 @@ class FittedBaseline:
         self.own = _log_transforms(dm, train)
         self.source, self.targets = dm.source, list(dm.targets)
         self.data = dm.transforms
+        # the source back to physical units exactly (no snap: the baseline was fitted on the read maps)
+        self.data_source = dataclasses.replace(dm.transforms[dm.source], snap=False)
         units = Units(
             source_to_physical=lambda x: self.own[self.source].inverse(x),
             target_to_physical=lambda y: self._each(y, "inverse"),
@@ -61,7 +66,7 @@ class FittedBaseline:
 
     def generate(self, source: torch.Tensor, generator=None, noise=None, **overrides: Any) -> torch.Tensor:
         """Prediction normalised by the data's transforms for ``source`` normalised by them."""
-        own_source = self.own[self.source].forward(self.data[self.source].inverse(source.double()))
+        own_source = self.own[self.source].forward(self.data_source.inverse(source.double()))
         physical = self._each(self.baseline.predict(own_source), "inverse")
         return self._each(physical, "forward", self.data).to(source.dtype)
 
