@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 import yaml
+from scipy.stats import spearmanr
 
 from app.data import GalaxyDataModule
 from app.evaluation import predict_maps, report_data
@@ -82,23 +82,10 @@ def load_recipe(family: str, mapping: str | None = None) -> tuple[type, dict[str
 
 
 def spearman(a: list[float], b: list[float]) -> float:
-    """Spearman rank correlation of two equally long sequences (ties get their mean rank)."""
-    if len(a) != len(b) or len(a) < 3:
+    """Spearman rank correlation of two equally long sequences (NaN for fewer than 3 or a constant one)."""
+    if len(a) != len(b) or len(a) < 3 or len(set(a)) < 2 or len(set(b)) < 2:
         return float("nan")
-
-    def ranks(x: list[float]) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        order = x.argsort(kind="stable")
-        r = np.empty(len(x))
-        r[order] = np.arange(len(x))
-        for v in np.unique(x):  # mean rank of ties
-            r[x == v] = r[x == v].mean()
-        return r
-
-    ra, rb = ranks(a), ranks(b)
-    if ra.std() == 0 or rb.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
+    return float(spearmanr(a, b).statistic)
 
 
 class TestTrace(L.Callback):
@@ -108,16 +95,14 @@ class TestTrace(L.Callback):
     and ``test`` (the same score on the test split).
     """
 
-    def __init__(self, dm: GalaxyDataModule, key: str) -> None:
+    def __init__(self, dm: GalaxyDataModule, key: str, maps: dict[str, Any], data: Any) -> None:
+        """``maps``: ``dm.maps("test")``; ``data``: its ``report_data`` (the truth), loaded once by the caller."""
         self.dm, self.key, self.rows = dm, key, []
-        self._data = None
+        self._maps, self._data = maps, data
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or "val/physics_score" not in trainer.callback_metrics:
             return
-        if self._data is None:
-            self._data = report_data(self.dm, "test", n_twins=1)
-            self._maps = self.dm.maps("test")
         was_training = pl_module.training
         maps = {"source": self._maps["source"].to(pl_module.device), "index": self._maps["index"]}
         pred = predict_maps(pl_module, self.dm, maps).physical.cpu().numpy()
@@ -152,7 +137,9 @@ def train_and_score(
     L.seed_everything(seed)
     model = cls(target_channels=len(dm.targets), **init_args)
     key = f"{dm.targets[0]}/physics_score"
-    tracer = TestTrace(dm, key) if trace else None
+    maps = dm.maps("test")  # the test maps and their truth, once, outside the training budget
+    data = report_data(dm, "test", n_twins=1)
+    tracer = TestTrace(dm, key, maps, data) if trace else None
     with tempfile.TemporaryDirectory() as scratch:
         tmp = keep or scratch
         ckpt = PhysicsCheckpoint(dirpath=tmp, save_top_k=1)
@@ -174,14 +161,12 @@ def train_and_score(
             else None
         )
     best = best.cpu().eval()
-    maps = dm.maps("test")
     t0 = time.perf_counter()
     pred = predict_maps(best, dm, maps).physical
     infer_s = (time.perf_counter() - t0) / len(pred)
-    data = report_data(dm, "test", n_twins=1)  # the truth and its metadata (references are cached)
     scores = score_prediction(data, pred.numpy(), n_boot).scores
     out = {"scores": scores, "train_s": train_s, "steps": trainer.global_step, "best_epoch": epoch,
-           "infer_s_per_map": infer_s, "model": model, "prediction": pred.numpy()}  # fmt: skip
+           "infer_s_per_map": infer_s}  # fmt: skip
     if tracer is not None:
         out["trace"] = tracer.rows
         out["rank_correlation"] = spearman([r["val"] for r in tracer.rows], [r["test"] for r in tracer.rows])
