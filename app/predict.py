@@ -16,6 +16,16 @@ from app.data.domains import get_domain
 __all__ = ["MapWriter"]
 
 
+def _predicted_rows(trainer: L.Trainer) -> list[Any]:
+    """The paired rows of the dataset that was predicted (its batches' ``index`` refers to them)."""
+    loaders = trainer.predict_dataloaders
+    loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
+    rows = getattr(getattr(loader, "dataset", None), "rows", None)
+    if rows is None:
+        raise TypeError("MapWriter writes predictions of a galchemy dataset (app.data.PairedMapDataset)")
+    return rows
+
+
 class MapWriter(BasePredictionWriter):
     """At the end of ``predict``, write ``{output_dir}/{domain}/hdf5/prediction.{domain}.hdf5``.
 
@@ -32,14 +42,14 @@ class MapWriter(BasePredictionWriter):
     def write_on_epoch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: Any, batch_indices: Any
     ) -> None:
-        dm = trainer.datamodule
+        data = pl_module.data
         outputs = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
         if not outputs:
             return
         index = torch.cat([o["index"] for o in outputs]).tolist()
         maps = torch.cat([o["prediction"] for o in outputs]).numpy()
-        rows = dm.datasets["test"].rows
-        for c, domain in enumerate(dm.targets):
+        rows = _predicted_rows(trainer)
+        for c, domain in enumerate(data.targets):
             folder = self.output_dir / domain / "hdf5"
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"prediction.{domain.replace('/', '.')}.hdf5"
@@ -56,6 +66,6 @@ class MapWriter(BasePredictionWriter):
                     g.attrs.update({
                         "class": domain, "gid": ref.gid, "snapshot": ref.snapshot, "units": get_domain(domain).unit,
                         "extent": np.asarray(ref.extent), "units_extent": "kpc", "rotxy": np.asarray(ref.rotxy),
-                        "name": f"prediction_{ref.name}", "predicted_from": dm.source,
+                        "name": f"prediction_{ref.name}", "predicted_from": data.source,
                         "model": type(pl_module).__name__,
                     })  # fmt: skip

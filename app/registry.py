@@ -11,16 +11,22 @@ __all__ = ["Registry"]
 
 
 class Registry(Generic[T]):
-    """A named table of components; ``registry.register("name")`` decorates one entry."""
+    """A named table of components; ``registry.register("name")`` decorates one entry.
 
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+    Args:
+        label: what the entries are, in words (``"sampler"``, ``"block type"``), used in errors.
+    """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
         self._items: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
+        """Decorator adding its argument as entry ``name`` (ValueError if the name is taken)."""
+
         def add(item: T) -> T:
             if name in self._items:
-                raise ValueError(f"{self.kind} {name!r} is registered twice")
+                raise ValueError(f"{self.label} {name!r} is registered twice")
             self._items[name] = item
             return item
 
@@ -33,10 +39,11 @@ class Registry(Generic[T]):
         except KeyError:
             where = f"{key}: " if key else ""
             raise ValueError(
-                f"{where}unknown {self.kind} {name!r}; choose one of {sorted(self._items)}"
+                f"{where}unknown {self.label} {name!r}; choose one of {sorted(self._items)}"
             ) from None
 
     def names(self) -> list[str]:
+        """The registered names, sorted."""
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:

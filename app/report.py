@@ -1,10 +1,14 @@
-"""``python -m app.report --config CFG --ckpt_path CKPT [--name RUN] [--out docs/reports]``.
+"""Validation reports as a step of ``test``: the ``ReportWriter`` callback.
 
-Builds the model and data module from the same YAML as ``fit`` (LightningCLI's parser),
-restores the checkpoint (weights, EMA, fitted transforms), generates the chosen split and
-writes ``{out}/{name}/index.md`` with ``validation.report.write_report``: the model next to
-the baselines (fitted on the training split) and, on the built-in mock, the twin floor and
-the oracle, every score with a bootstrap interval over galaxies.
+``python -m app test --config CFG --ckpt_path CKPT --trainer.callbacks+=app.report.ReportWriter``
+restores model and data once (weights with EMA, fitted transforms: Lightning's own
+restore), runs the test loop, and at its end writes ``{out}/{name}/index.md`` with
+``validation.report.write_report``: the model next to the baselines (fitted on the
+training split) and, on the built-in mock, the twin floor and the oracle, every score with
+a bootstrap interval over galaxies.
+
+``python -m app.report --config CFG --ckpt_path CKPT [--name RUN] [--out docs/reports]`` is
+the short form of that command.
 """
 
 from __future__ import annotations
@@ -14,31 +18,85 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-import torch
+import lightning as L
 
-from app.cli import GalchemyCLI
-from app.data import GalaxyDataModule
 from app.evaluation import report_data
-from app.families import Translator
 from validation.report import write_report
 
-SPLIT_KEYS = ("data", "source", "size", "split", "seed", "stratify", "mock_galaxies", "mock_size")
+__all__ = ["ReportWriter", "main"]
+
+log = logging.getLogger(__name__)
 
 
-def _split_mismatch(saved: dict, now: dict) -> str:
-    """``key: saved → now`` for the data settings that decide which galaxies are held out."""
-    norm = lambda v: list(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
-    out = [f"data.{k}: {saved.get(k, 'absent (trained before stratified splits)')!r} → {now.get(k)!r}"
-           for k in SPLIT_KEYS if k in now and norm(saved.get(k, "absent")) != norm(now.get(k))]  # fmt: skip
-    return "; ".join(out)
+def _describe(model: Any, ckpt_path: str | None, split: str) -> dict[str, str]:
+    """The report's header lines: family, network, sampling, checkpoint and split."""
+    h = model.hparams
+    net = h.get("net")
+    info = getattr(model, "checkpoint_info", {}) or {}
+    return {
+        "family": type(model).__name__,
+        "network": (f"U-Net, {net.get('block', 'residual')} blocks, base {net.get('base_channels', 32)}, "
+                    f"mults {net.get('channel_mults')}") if net is not None else "none",
+        "sampling": ", ".join(f"{k} {h[k]}" for k in ("parameterization", "sampler", "steps") if k in h)
+        or "one forward pass",
+        "checkpoint": (f"{Path(ckpt_path).name} (epoch {info.get('epoch')}, step {info.get('global_step')})"
+                       if ckpt_path else "the weights in memory (no checkpoint)"),
+        "split": f"{split} (galaxies never seen in training)" if split == "test" else split,
+    }  # fmt: skip
+
+
+class ReportWriter(L.Callback):
+    """At the end of ``test``, write a validation report of ``split``.
+
+    Args:
+        out: folder of reports; the report goes to ``{out}/{name}/index.md``.
+        name: report name (default: the checkpoint's run folder, ``…/<run>/checkpoints/x.ckpt``).
+        split: ``test`` (galaxies never trained on) or ``val``.
+        max_maps: the first N views of the split (default: all).
+        n_twins: twins per view for the floor and the oracle (built-in mock only).
+    """
+
+    def __init__(
+        self, out: str = "docs/reports", name: str | None = None, split: str = "test",
+        max_maps: int | None = None, n_twins: int = 16,
+    ) -> None:  # fmt: skip
+        if split not in ("val", "test"):
+            raise ValueError(f"ReportWriter.split must be val or test, got {split!r}")
+        self.out, self.name, self.split, self.max_maps, self.n_twins = Path(out), name, split, max_maps, n_twins
+        self.written: Path | None = None
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Refuse a checkpoint trained on other data or another split: its test galaxies would
+        not be held out."""
+        mismatch = trainer.datamodule.split_mismatch()
+        if mismatch:
+            raise ValueError(
+                f"{trainer.ckpt_path} was trained on other data or another split ({mismatch}); its test "
+                "galaxies would not be held out. Give the config it was trained with."
+            )
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Generate the split, score it next to the references and write the report (rank 0)."""
+        if not trainer.is_global_zero:
+            return
+        t0 = time.perf_counter()
+        ckpt = trainer.ckpt_path
+        name = self.name or (Path(ckpt).parent.parent.name if ckpt else "report")
+        data = report_data(pl_module.data, self.split, self.max_maps, pl_module, self.n_twins)
+        data.meta = _describe(pl_module, ckpt, self.split)
+        self.written = write_report(data, self.out / name, f"Validation report: {name}")
+        log.info("wrote %s in %.1f s", self.written, time.perf_counter() - t0)
+        print(f"wrote {self.written}")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m app.report``: ``python -m app test`` with a ``ReportWriter`` and no logger."""
     p = argparse.ArgumentParser(
         prog="python -m app.report", description=__doc__.splitlines()[0], allow_abbrev=False,
-        epilog="Any other option (e.g. --data.init_args.data /path) goes to the fit config's LightningCLI.",
-    )
+        epilog="Any other option (e.g. --data.init_args.data /path) goes to the config's LightningCLI.",
+    )  # fmt: skip
     p.add_argument("--config", action="append", required=True, help="the fit config(s)")
     p.add_argument("--ckpt_path", required=True)
     p.add_argument("--name", help="report folder name (default: the checkpoint's run)")
@@ -46,40 +104,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="test", choices=["val", "test"])
     p.add_argument("--max-maps", type=int, default=None, help="first N views of the split (default: all)")
     args, extra = p.parse_known_args(argv)
-    logging.getLogger("lightning").setLevel(logging.WARNING)
-    t0 = time.perf_counter()
-    cli_args = [a for c in args.config for a in ("--config", c)] + extra  # the rest goes to LightningCLI
-    cli = GalchemyCLI(Translator, GalaxyDataModule, subclass_mode_model=True, subclass_mode_data=True,
-                      run=False, args=cli_args, seed_everything_default=0)  # fmt: skip
-    ckpt_path = Path(args.ckpt_path)
-    if not ckpt_path.is_file():
-        print(f"error: no checkpoint at {ckpt_path}", file=sys.stderr)
+    if not Path(args.ckpt_path).is_file():
+        print(f"error: no checkpoint at {args.ckpt_path}", file=sys.stderr)
         return 2
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    model = type(cli.model).load_from_checkpoint(ckpt_path, map_location="cpu")
-    dm = cli.datamodule
-    mismatch = _split_mismatch(checkpoint.get("datamodule_hyper_parameters", {}), dict(dm.hparams))
-    if mismatch:
-        print(f"error: {ckpt_path} was trained on other data or another split ({mismatch}); its test "
-              "galaxies would not be held out. Give the config it was trained with.", file=sys.stderr)  # fmt: skip
+    name = args.name or Path(args.ckpt_path).parent.parent.name
+    writer = ["--trainer.callbacks+=app.report.ReportWriter", f"--trainer.callbacks.out={args.out}",
+              f"--trainer.callbacks.name={name}", f"--trainer.callbacks.split={args.split}"]  # fmt: skip
+    if args.max_maps is not None:
+        writer.append(f"--trainer.callbacks.max_maps={args.max_maps}")
+    from app.cli import main as cli_main
+
+    cli_args = ["test", *[a for c in args.config for a in ("--config", c)], *extra, "--ckpt_path", args.ckpt_path,
+                "--trainer.logger=false", *writer]  # fmt: skip
+    try:
+        cli_main(cli_args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
-    dm.load_state_dict(checkpoint["GalaxyDataModule"])
-    dm.prepare_data()
-    dm.setup("test")
-    data = report_data(dm, args.split, args.max_maps, model)
-    h = model.hparams
-    data.meta = {
-        "family": type(model).__name__,
-        "network": (f"U-Net, {h.net.get('block', 'residual')} blocks, base {h.net.get('base_channels', 32)}, "
-                    f"mults {h.net.get('channel_mults')}") if h.get("net") is not None else "none",
-        "sampling": ", ".join(f"{k} {h[k]}" for k in ("parameterization", "sampler", "steps") if k in h)
-        or "one forward pass",
-        "checkpoint": f"{ckpt_path.name} (epoch {checkpoint.get('epoch')}, step {checkpoint.get('global_step')})",
-        "split": f"{args.split} (galaxies never seen in training)",
-    }
-    name = args.name or ckpt_path.parent.parent.name
-    index = write_report(data, Path(args.out) / name, f"Validation report: {name}")
-    print(f"wrote {index} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 

@@ -57,7 +57,7 @@ def _ladder_rows(size: int, mappings: list[str], args) -> list[dict]:
                               mock_galaxies=args.galaxies, mock_size=args.mock_size, seed=args.seed)  # fmt: skip
         dm.prepare_data()
         dm.setup("test")
-        data = report_data(dm, "test", n_twins=args.twins)
+        data = report_data(dm.contract(), "test", n_twins=args.twins)
         scored = {
             name: score_prediction(data, pred, args.n_boot).scores for name, pred in data.references.items()
         }

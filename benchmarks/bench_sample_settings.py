@@ -90,7 +90,7 @@ def _samples(model, dm, maps, data, setting: dict[str, Any], args) -> tuple[list
     for s in range(args.samples):
         model.hparams.sample_seed = base_seed + 1000 * s
         t0 = time.perf_counter()
-        pred = predict_maps(model, dm, maps, **setting).physical.numpy()
+        pred = predict_maps(model, dm.contract(), maps, **setting).physical.numpy()
         t_gen += time.perf_counter() - t0
         sc = score_prediction(data, pred, args.n_boot if s == 0 else 1).scores
         scores = scores or sc
@@ -124,7 +124,7 @@ def main() -> None:
     source, target = args.mapping.split(":")
     dm = _data(source, target, args.size, data_args)
     maps = dm.maps("test")
-    data = report_data(dm, "test", n_twins=16)
+    data = report_data(dm.contract(), "test", n_twins=16)
     true = data.target[:, 0]
     curves: dict[str, list[dict[str, np.ndarray]]] = {}
     seed = mock_seed(dm.data_path())

@@ -89,7 +89,7 @@ def spearman(a: list[float], b: list[float]) -> float:
 
 
 class TestTrace(L.Callback):
-    """After every validation, score the current inference weights on the test maps.
+    """After every validation, score the weights validation used (EMA) on the test maps.
 
     ``rows``: one dict per validation with ``epoch``, ``step``, ``val`` (``val/physics_score``)
     and ``test`` (the same score on the test split).
@@ -100,14 +100,20 @@ class TestTrace(L.Callback):
         self.dm, self.key, self.rows = dm, key, []
         self._maps, self._data = maps, data
 
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or "val/physics_score" not in trainer.callback_metrics:
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Score the test maps while the EMA weights are swapped in (before Lightning swaps back)."""
+        self._scores = None
+        if trainer.sanity_checking:
             return
-        was_training = pl_module.training
         maps = {"source": self._maps["source"].to(pl_module.device), "index": self._maps["index"]}
-        pred = predict_maps(pl_module, self.dm, maps).physical.cpu().numpy()
-        pl_module.train(was_training)
-        scores = score_prediction(self._data, pred, n_boot=1).scores
+        pred = predict_maps(pl_module, self.dm.contract(), maps).physical.cpu().numpy()
+        self._scores = score_prediction(self._data, pred, n_boot=1).scores
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Record the epoch's validation score (logged after the callbacks' epoch end) with its test score."""
+        scores = getattr(self, "_scores", None)
+        if scores is None or "val/physics_score" not in trainer.callback_metrics:
+            return
         metrics = trainer.callback_metrics
         self.rows.append({"epoch": trainer.current_epoch, "step": trainer.global_step,
                           "val": float(metrics["val/physics_score"]), "test": float(scores[self.key].value),
@@ -138,7 +144,7 @@ def train_and_score(
     model = cls(target_channels=len(dm.targets), **init_args)
     key = f"{dm.targets[0]}/physics_score"
     maps = dm.maps("test")  # the test maps and their truth, once, outside the training budget
-    data = report_data(dm, "test", n_twins=1)
+    data = report_data(dm.contract(), "test", n_twins=1)
     tracer = TestTrace(dm, key, maps, data) if trace else None
     with tempfile.TemporaryDirectory() as scratch:
         tmp = keep or scratch
@@ -162,7 +168,7 @@ def train_and_score(
         )
     best = best.cpu().eval()
     t0 = time.perf_counter()
-    pred = predict_maps(best, dm, maps).physical
+    pred = predict_maps(best, dm.contract(), maps).physical
     infer_s = (time.perf_counter() - t0) / len(pred)
     scores = score_prediction(data, pred.numpy(), n_boot).scores
     out = {"scores": scores, "train_s": train_s, "steps": trainer.global_step, "best_epoch": epoch,

@@ -1,11 +1,14 @@
 """Astrophysical statistics of 2-D maps, for numpy arrays, astropy Quantities and torch tensors.
 
 Every function takes maps of shape ``(..., H, W)``, computes in float64 and returns the
-kind it was given (numpy/Quantity or torch on the same device). Lengths are in kpc and
+library it was given (numpy/Quantity or torch on the same device). Lengths are in kpc and
 wavenumbers in 1/kpc unless Quantities say otherwise. See ``docs/physics.md``.
 """
 
+from physics.binned import POWER_RATIO_FLOOR, correlation_from_power, guarded_ratio, log_power_ratio
 from physics.distributions import PixelDistribution, ks_distance, pixel_distribution, wasserstein_1
+from physics.fits import PowerLawFit, dimensionless_power, power_law_slope
+from physics.fourier import fundamental_frequency, mode_bins, nyquist_frequency, window_2d
 from physics.grid import PixelScale, resolve_scale
 from physics.masses import (
     magnetic_energy,
@@ -39,23 +42,17 @@ from physics.scores import (
 )
 from physics.spectra import (
     CrossSpectrum,
-    PowerLawFit,
     PowerSpectrum,
     SpectralCurve,
     correlation_coefficient,
     cross_power,
-    dimensionless_power,
     error_power,
-    fundamental_frequency,
-    mode_bins,
-    nyquist_frequency,
-    power_law_slope,
     power_spectrum,
     transfer_function,
-    window_2d,
 )
 
 __all__ = [
+    "POWER_RATIO_FLOOR",
     "CrossSpectrum",
     "CurveOfGrowth",
     "PixelDistribution",
@@ -70,14 +67,17 @@ __all__ = [
     "concentration",
     "correlation_coefficient",
     "correlation_error",
+    "correlation_from_power",
     "cross_power",
     "curve_of_growth",
     "dimensionless_power",
     "error_power",
     "find_center",
     "fundamental_frequency",
+    "guarded_ratio",
     "half_mass_radius",
     "ks_distance",
+    "log_power_ratio",
     "magnetic_energy",
     "mass_log_error",
     "mass_weighted_bfield",

@@ -2,7 +2,7 @@
 
 Inputs arrive as numpy arrays, astropy Quantities or torch tensors of shape
 ``(..., H, W)``. They are validated, turned into float64 torch tensors on their own
-device, and results are handed back in the kind the caller gave: numpy (Quantity when
+device, and results are handed back in the library the caller gave: numpy (Quantity when
 units were given) or torch on the caller's device.
 """
 
@@ -20,24 +20,30 @@ __all__ = ["Boundary", "as_float_tensor", "as_map", "check_same_shape", "give_ba
 
 @dataclass(frozen=True)
 class Boundary:
-    """How to hand results back: ``kind`` is ``"numpy"`` or ``"torch"``."""
+    """How to hand results back.
 
-    kind: str
+    Attributes:
+        library: ``"numpy"`` (numpy arrays, Quantities with units) or ``"torch"``.
+        device: torch device of the caller's tensors (CPU for numpy).
+        unit: the caller's map unit, or None.
+    """
+
+    library: str
     device: torch.device
     unit: u.UnitBase | None = None
 
     def wants_units(self, *others: u.UnitBase | None) -> bool:
         """Whether results should carry astropy units."""
-        return self.kind == "numpy" and (self.unit is not None or any(o is not None for o in others))
+        return self.library == "numpy" and (self.unit is not None or any(o is not None for o in others))
 
 
 def _to_tensor(x: Any, name: str) -> tuple[torch.Tensor, str, u.UnitBase | None]:
     unit = None
     if isinstance(x, torch.Tensor):
-        kind = "torch"
+        library = "torch"
         t = x.detach()
     else:
-        kind = "numpy"
+        library = "numpy"
         if isinstance(x, u.Quantity):
             unit = x.unit
             x = x.value
@@ -47,7 +53,7 @@ def _to_tensor(x: Any, name: str) -> tuple[torch.Tensor, str, u.UnitBase | None]
         t = torch.from_numpy(np.array(arr, order="C", copy=True))
     if t.is_complex():
         raise TypeError(f"{name} must be real-valued, got complex dtype {t.dtype}")
-    return t.to(torch.float64), kind, unit
+    return t.to(torch.float64), library, unit
 
 
 def as_map(x: Any, name: str = "map") -> tuple[torch.Tensor, Boundary]:
@@ -57,7 +63,7 @@ def as_map(x: Any, name: str = "map") -> tuple[torch.Tensor, Boundary]:
         TypeError: non-numeric or complex input.
         ValueError: fewer than 2 dimensions, an empty map, or NaN/Inf pixels.
     """
-    t, kind, unit = _to_tensor(x, name)
+    t, library, unit = _to_tensor(x, name)
     if t.ndim < 2:
         raise ValueError(
             f"{name} must have shape (..., H, W) with at least 2 dimensions; got shape {tuple(t.shape)}"
@@ -70,7 +76,7 @@ def as_map(x: Any, name: str = "map") -> tuple[torch.Tensor, Boundary]:
         n_bad = int((~torch.isfinite(t)).sum())
         if n_bad:
             raise ValueError(f"{name} contains {n_bad} NaN/Inf pixel(s) out of {t.numel()}")
-    return t, Boundary(kind=kind, device=t.device, unit=unit)
+    return t, Boundary(library=library, device=t.device, unit=unit)
 
 
 def as_float_tensor(x: Any, name: str, device: torch.device) -> tuple[torch.Tensor, u.UnitBase | None]:
@@ -90,8 +96,8 @@ def check_same_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str)
 
 
 def give_back(t: torch.Tensor, boundary: Boundary, unit: u.UnitBase | None = None) -> Any:
-    """Return ``t`` in the caller's kind; a Quantity when ``unit`` is given (numpy only)."""
-    if boundary.kind == "torch":
+    """Return ``t`` in the caller's library; a Quantity when ``unit`` is given (numpy only)."""
+    if boundary.library == "torch":
         return t.to(boundary.device)
     arr = t.detach().cpu().numpy()
     if arr.ndim == 0:

@@ -11,7 +11,8 @@ from typing import Any, NamedTuple
 
 import torch
 
-from physics._arrays import Boundary, as_map, give_back
+from physics._arrays import as_map, give_back
+from physics._kernels import check_log_domain, paired_distance
 
 __all__ = ["PixelDistribution", "ks_distance", "pixel_distribution", "wasserstein_1"]
 
@@ -32,12 +33,6 @@ class PixelDistribution(NamedTuple):
     zero_fraction: Any
 
 
-def _log_positive(t: torch.Tensor, name: str) -> None:
-    n_neg = int((t < 0).sum())
-    if n_neg:
-        raise ValueError(f"{name} has {n_neg} negative pixel(s); log10 is undefined for them")
-
-
 def pixel_distribution(
     field: Any, bins: int = 50, *, edges: Any = None, value_range: tuple[float, float] | None = None
 ) -> PixelDistribution:
@@ -49,7 +44,7 @@ def pixel_distribution(
         value_range: ``(lo, hi)`` in dex; default: the min/max over all positive pixels.
     """
     t, boundary = as_map(field, "field")
-    _log_positive(t, "field")
+    check_log_domain(t, "field")
     positive = t > 0
     if edges is not None:
         e = torch.as_tensor(edges, dtype=torch.float64, device=t.device).flatten()
@@ -92,48 +87,6 @@ def pixel_distribution(
     )
 
 
-def _samples(x: torch.Tensor, log: bool, name: str) -> torch.Tensor:
-    if log:
-        _log_positive(x, name)
-        x = x[x > 0]
-        if x.numel() == 0:
-            raise ValueError(f"{name} has no positive pixels: a distance in dex is undefined")
-        return torch.sort(torch.log10(x)).values
-    return torch.sort(x.flatten()).values
-
-
-def _cdf_gap(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """|F_a − F_b| on the merged sample grid, and the grid spacings."""
-    grid = torch.sort(torch.cat([a, b])).values
-    fa = torch.searchsorted(a, grid[:-1], right=True) / a.numel()
-    fb = torch.searchsorted(b, grid[:-1], right=True) / b.numel()
-    return torch.abs(fa - fb), torch.diff(grid)
-
-
-def _paired_distance(
-    a: Any, b: Any, log: bool, per_map: bool, statistic: str, names: tuple[str, str] = ("a", "b")
-) -> Any:
-    ta, boundary = as_map(a, names[0])
-    tb, _ = as_map(b, names[1])
-    if per_map:
-        if ta.shape[:-2] != tb.shape[:-2]:
-            raise ValueError(
-                f"per_map needs {names[0]} and {names[1]} with the same batch shape; "
-                f"got {tuple(ta.shape)} and {tuple(tb.shape)}"
-            )
-        pairs = list(zip(ta.reshape(-1, *ta.shape[-2:]), tb.reshape(-1, *tb.shape[-2:]), strict=True))
-        batch = ta.shape[:-2]
-    else:
-        pairs = [(ta, tb)]
-        batch = ()
-    out = []
-    for x, y in pairs:
-        gap, dx = _cdf_gap(_samples(x, log, names[0]), _samples(y, log, names[1]))
-        out.append((gap * dx).sum() if statistic == "w1" else gap.max())
-    result = torch.stack(out).reshape(batch)
-    return give_back(result, Boundary(boundary.kind, boundary.device))
-
-
 def wasserstein_1(a: Any, b: Any, *, log: bool = True, per_map: bool = False) -> Any:
     """Wasserstein-1 distance between the pixel distributions of ``a`` and ``b``.
 
@@ -141,10 +94,19 @@ def wasserstein_1(a: Any, b: Any, *, log: bool = True, per_map: bool = False) ->
     zeros are excluded (see :func:`pixel_distribution` for their fraction). With
     ``per_map=False`` all maps of each argument are pooled (a set-vs-set distance, the
     two sets may differ in size); with ``per_map=True`` it returns one value per map pair.
+
+    Args:
+        a, b: maps ``(..., H, W)`` (any batch shapes when pooled; equal batch shapes per map).
+
+    Returns:
+        A scalar (pooled) or ``(...,)`` (per map), in dex (map units with ``log=False``).
     """
-    return _paired_distance(a, b, log, per_map, "w1")
+    return paired_distance(a, b, log, per_map, "w1")
 
 
 def ks_distance(a: Any, b: Any, *, log: bool = True, per_map: bool = False) -> Any:
-    """Kolmogorov–Smirnov statistic ``sup |F_a − F_b|`` between pixel distributions."""
-    return _paired_distance(a, b, log, per_map, "ks")
+    """Kolmogorov–Smirnov statistic ``sup |F_a − F_b|`` between pixel distributions.
+
+    Dimensionless, in [0, 1]; arguments and shapes as in :func:`wasserstein_1`.
+    """
+    return paired_distance(a, b, log, per_map, "ks")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from astropy import units as u
@@ -126,10 +125,3 @@ def read_map(
         raise ValueError(f"{label}: expected a 2-D map, got shape {data.shape}")
     return MapFile(data=data, unit=unit, pixel_size=pixel, label=label)
 
-
-def describe_unit(unit: Any) -> str:
-    """A unit as a short string ('' for dimensionless or unknown)."""
-    if unit is None:
-        return ""
-    s = unit.to_string()
-    return "" if s == "" else s

@@ -67,12 +67,12 @@ def mass_weighted_mean(values: Any, weights: Any) -> Any:
 
 
 def mass_weighted_temperature(temperature: Any, gas: Any) -> Any:
-    """Gas-mass-weighted temperature ``T_mw = Σ Σ_gas T / Σ Σ_gas`` [K]."""
+    """Gas-mass-weighted temperature ``T_mw = Σ Σ_gas T / Σ Σ_gas`` [K], maps ``(..., H, W)`` → ``(...,)``."""
     return mass_weighted_mean(temperature, gas)
 
 
 def mass_weighted_bfield(bfield: Any, gas: Any) -> Any:
-    """Gas-mass-weighted field strength ``Σ Σ_gas |B| / Σ Σ_gas`` [G]."""
+    """Gas-mass-weighted field strength ``Σ Σ_gas |B| / Σ Σ_gas`` [G], maps ``(..., H, W)`` → ``(...,)``."""
     return mass_weighted_mean(bfield, gas)
 
 

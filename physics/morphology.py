@@ -73,7 +73,7 @@ def asymmetry(
     den = (torch.abs(t) * inside).sum(dim=(-2, -1))
     if bool((den <= 0).any()):
         raise ValueError("field is zero inside the asymmetry aperture")
-    return give_back(num / den, Boundary(boundary.kind, boundary.device))
+    return give_back(num / den, Boundary(boundary.library, boundary.device))
 
 
 def clumpiness(
@@ -98,4 +98,4 @@ def clumpiness(
     den = (t * annulus).sum(dim=(-2, -1))
     if bool((den <= 0).any()):
         raise ValueError("field has no positive flux in the clumpiness annulus")
-    return give_back(num / den, Boundary(boundary.kind, boundary.device))
+    return give_back(num / den, Boundary(boundary.library, boundary.device))

@@ -14,6 +14,7 @@ import torch
 from astropy import units as u
 
 from physics._arrays import Boundary, as_float_tensor, as_map, check_same_shape, give_back
+from physics._kernels import enclosed, pixel_radii, radius_at_fraction
 from physics.grid import PixelScale, pixel_offsets, resolve_scale
 
 __all__ = [
@@ -101,14 +102,6 @@ def _center_px(t: torch.Tensor, center: Any, scale: PixelScale, name: str) -> to
     return c / scale.per_map()
 
 
-def _radii(t: torch.Tensor, center_px: torch.Tensor) -> torch.Tensor:
-    """Pixel-centre distances ``(..., H, W)`` from ``center_px`` (in pixels)."""
-    rows, cols = pixel_offsets(*t.shape[-2:], t.device)
-    dy = rows - center_px[..., 0, None, None]
-    dx = cols - center_px[..., 1, None, None]
-    return torch.sqrt(dy**2 + dx**2)
-
-
 def _aperture_px(t: torch.Tensor, aperture: Any, scale: PixelScale) -> torch.Tensor:
     """Aperture radius in pixels: the inscribed radius ``min(H, W)/2`` by default."""
     if aperture is None:
@@ -163,7 +156,7 @@ def radial_profile(
     """
     t, boundary, scale = _setup(field, "field", pixel_size, extent)
     c = _center_px(t, center, scale, "field")
-    r = _radii(t, c)
+    r = pixel_radii(t, c)
     n_bins = min(t.shape[-2:]) // 2 if bins is None else int(bins)
     if n_bins < 1:
         raise ValueError(f"bins must be a positive integer, got {bins}")
@@ -199,39 +192,6 @@ def radial_profile(
     )
 
 
-def _enclosed(t: torch.Tensor, r: torch.Tensor, radius_px: torch.Tensor) -> torch.Tensor:
-    """Mass-like sum inside ``radius_px`` ``(..., n)`` [pixels] → ``(..., n)`` in map·pixel².
-
-    A pixel at centre distance ``r`` counts with weight ``clip(R − r + 1/2, 0, 1)``: its
-    content is spread over one pixel in radius, which removes the pixel-centre staircase
-    (R50 of a sampled exponential disk to ~3e-4 at 128², ~5e-5 at 512²).
-    """
-    w = torch.clamp(radius_px[..., :, None, None] - r[..., None, :, :] + 0.5, 0.0, 1.0)
-    return (t[..., None, :, :] * w).sum(dim=(-2, -1))
-
-
-def _radius_at_fraction(
-    t: torch.Tensor,
-    r: torch.Tensor,
-    r_ap: torch.Tensor,
-    fractions: torch.Tensor,
-    iterations: int = 32,
-) -> torch.Tensor:
-    """Radius ``(..., F)`` [pixels] enclosing ``fractions`` of the mass inside ``r_ap`` (bisection)."""
-    total = _enclosed(t, r, r_ap[..., None])  # (..., 1)
-    if bool((total <= 0).any()):
-        raise ValueError("field has no mass inside the aperture")
-    target = fractions * total  # (..., F)
-    lo = torch.zeros_like(target)
-    hi = r_ap[..., None].expand_as(target).clone()
-    for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        below = _enclosed(t, r, mid) < target
-        lo = torch.where(below, mid, lo)
-        hi = torch.where(below, hi, mid)
-    return 0.5 * (lo + hi)
-
-
 def radius_enclosing(
     field: Any,
     fraction: Any,
@@ -259,7 +219,7 @@ def radius_enclosing(
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
     c = _center_px(t, center, scale, "field")
     r_ap = _aperture_px(t, aperture, scale)
-    radius = _radius_at_fraction(t, _radii(t, c), r_ap, fr.reshape(-1)) * scale.per_map()
+    radius = radius_at_fraction(t, pixel_radii(t, c), r_ap, fr.reshape(-1)) * scale.per_map()
     if fr.ndim == 0:
         radius = radius[..., 0]
     return give_back(radius, boundary, _length_unit(boundary, scale))
@@ -298,7 +258,7 @@ def concentration(
 def curve_of_growth(
     field: Any, radii: Any, pixel_size: Any = None, *, extent: Any = None, center: Any = "image"
 ) -> CurveOfGrowth:
-    """Enclosed mass ``M(<R)`` at ``radii`` [kpc] (pixels counted fractionally, see ``_enclosed``).
+    """Enclosed mass ``M(<R)`` at ``radii`` [kpc] (pixels counted fractionally, see ``physics._kernels.enclosed``).
 
     ``mass`` is in ``[map]·kpc²`` (Msun for a map in Msun/kpc²).
     """
@@ -311,7 +271,7 @@ def curve_of_growth(
     if rq.ndim != 1:
         raise ValueError(f"radii must be a scalar or 1-D sequence, got shape {tuple(rq.shape)}")
     radius_px = rq / scale.per_map()
-    mass = _enclosed(t, _radii(t, c), radius_px.expand(*t.shape[:-2], -1)) * scale.area[..., None]
+    mass = enclosed(t, pixel_radii(t, c), radius_px.expand(*t.shape[:-2], -1)) * scale.area[..., None]
     radius_out = rq.expand(*t.shape[:-2], -1)
     return CurveOfGrowth(
         radius=give_back(radius_out, boundary, _length_unit(boundary, scale)),

@@ -9,15 +9,12 @@ import numpy as np
 from astropy import units as u
 
 from physics.distributions import pixel_distribution
+from physics.fits import power_law_slope
+from physics.fourier import fundamental_frequency, nyquist_frequency
 from physics.masses import total_mass
 from physics.morphology import asymmetry, clumpiness
 from physics.profiles import concentration, radius_enclosing
-from physics.spectra import (
-    fundamental_frequency,
-    nyquist_frequency,
-    power_law_slope,
-    power_spectrum,
-)
+from physics.spectra import power_spectrum
 
 __all__ = ["summarize"]
 

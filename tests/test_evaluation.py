@@ -294,7 +294,7 @@ def test_metrics_rank_oracle_lookup_and_mean_map(ladder_mock, mapping):
     source, target = mapping.split(":")
     dm = GalaxyDataModule(data=str(ladder_mock), source=source, targets=[target], size=32)
     dm.setup("test")
-    data = report_data(dm, "test", n_twins=8)
+    data = report_data(dm.contract(), "test", n_twins=8)
     score = {n: score_prediction(data, p, n_boot=20).scores["physics_score"].value for n, p in data.references.items()}
     # at 32² (at 64² the log-mean map beats the lookup on gas → dm: a per-pixel lookup copies
     # the gas turbulence into the smooth halo; docs/fidelity.md)
@@ -309,7 +309,7 @@ def test_baseline_model_validates_like_a_family(ladder_mock, tmp_path):
     trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
                         default_root_dir=tmp_path, enable_checkpointing=False)  # fmt: skip
     out = trainer.validate(model, datamodule=dm)[0]
-    data = report_data(dm, "val", n_twins=1)
+    data = report_data(dm.contract(), "val", n_twins=1)
     direct = score_prediction(data, data.references["lookup"], n_boot=1).scores
     assert out["val/physics_score"] == pytest.approx(direct["physics_score"].value, rel=1e-5)
     with pytest.raises(ValueError, match="fitted on the training split, not trained"):
@@ -337,7 +337,7 @@ def test_baselines_do_not_depend_on_the_datas_transforms(ladder_mock, method):
         dm = GalaxyDataModule(data=str(ladder_mock), source="gas", targets=["hi"], size=32, transforms=transforms)
         dm.setup("test")
         maps = dm.maps("test")
-        fitted = FittedBaseline(method, dm)
+        fitted = FittedBaseline(method, dm.contract())
         out = generate_physical(fitted, maps, dm.to_physical, 0, 1)
         preds.append(out.physical)
     # the data's transforms only wrap the baseline (round trip in float64)
@@ -348,7 +348,7 @@ def test_baselines_do_not_depend_on_the_datas_transforms(ladder_mock, method):
 def test_report_shows_the_model_next_to_baselines_and_floor(ladder_mock, tmp_path):
     dm = GalaxyDataModule(data=str(ladder_mock), source="dm", targets=["gas"], size=32)
     dm.setup("test")
-    data = report_data(dm, "test", n_twins=4)
+    data = report_data(dm.contract(), "test", n_twins=4)
     data.prediction = data.references["log_linear"].copy()
     index = write_report(data, tmp_path / "r", "test", n_boot=20)
     text = index.read_text()

@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from app.data import GalaxyDataModule, write_mock_set
 from app.families import Diffusion, DiffusionMamba, InDI, Pix2Pix
+from app.families.callbacks import EMAAverage
 
 NET = {"base_channels": 8, "channel_mults": [1, 2], "block": "residual"}
 FAMILIES = {
@@ -103,7 +104,7 @@ def test_checkpoint_round_trip_predicts_identically(mock_dir, tmp_path, name):
     dm = _dm(mock_dir)
     trainer = _trainer(
         tmp_path,
-        max_steps=2,
+        max_steps=4,  # pix2pix: two batches (two optimiser steps each), so the EMA moves off the raw weights
         limit_val_batches=1,
         callbacks=[ModelCheckpoint(dirpath=tmp_path, save_last=True)],
     )
@@ -119,7 +120,45 @@ def test_checkpoint_round_trip_predicts_identically(mock_dir, tmp_path, name):
         assert float(loaded.sigma_data) == float(model.sigma_data) and bool(loaded.sigma_data_measured)
     ckpt = torch.load(tmp_path / "last.ckpt", weights_only=False)
     assert "GalaxyDataModule" in ckpt and ckpt["GalaxyDataModule"]["transforms"]["gas"]["fitted"]
-    assert any(k.startswith("ema_net.") for k in ckpt["state_dict"])
+    # Lightning's weight averaging: the EMA weights are the state_dict, the raw ones kept beside
+    ema_w, raw_w = ckpt["state_dict"], ckpt["current_model_state"]
+    assert ema_w.keys() == raw_w.keys()
+    assert any(not torch.equal(ema_w[k], raw_w[k]) for k in raw_w if k.startswith("net."))
+
+
+def test_ema_average_warms_up_and_keeps_integers():
+    avg = EMAAverage(0.999)
+    a, c = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    torch.testing.assert_close(avg(a, c, torch.tensor(0)), c * (1 - 0.1))  # d = 1/10 at n = 0
+    torch.testing.assert_close(avg(a, c, torch.tensor(10**6)), c * (1 - 0.999))  # d = decay later
+    assert torch.equal(avg(torch.tensor([3]), torch.tensor([5]), torch.tensor(4)), torch.tensor([5]))
+    with pytest.raises(ValueError, match="EMA decay"):
+        EMAAverage(1.0)
+
+
+def test_checkpoint_of_the_own_ema_loads_its_ema_weights(tmp_path):
+    model = InDI(net=NET)
+    state = model.state_dict()
+    ema_state = {k: torch.full_like(v, 0.5) if v.is_floating_point() else v for k, v in state.items()}
+    legacy = {**state, **{f"ema_{k}": v for k, v in ema_state.items() if k.startswith("net.")}}
+    ckpt = {"state_dict": legacy, "hyper_parameters": dict(model.hparams), "epoch": 3, "global_step": 40,
+            "pytorch-lightning_version": L.__version__}  # fmt: skip
+    torch.save(ckpt, tmp_path / "old.ckpt")
+    loaded = InDI.load_from_checkpoint(tmp_path / "old.ckpt")
+    assert all(torch.equal(v, ema_state[k]) for k, v in loaded.state_dict().items())
+    assert loaded.checkpoint_info == {"epoch": 3, "global_step": 40}
+
+
+def test_loading_a_model_leaves_the_global_rng_alone(mock_dir, tmp_path):
+    trainer = _trainer(tmp_path, max_steps=1, limit_val_batches=0,
+                       callbacks=[ModelCheckpoint(dirpath=tmp_path, save_last=True)])  # fmt: skip
+    trainer.fit(InDI(net=NET), datamodule=_dm(mock_dir))
+    torch.manual_seed(11)
+    InDI(net=NET)  # building the network draws its initial weights: the same draws as a load
+    expected = torch.rand(3)
+    torch.manual_seed(11)
+    InDI.load_from_checkpoint(tmp_path / "last.ckpt")  # must not set the RNG to the checkpoint's state
+    assert torch.equal(torch.rand(3), expected)
 
 
 def test_resume_continues_with_the_same_losses(mock_dir, tmp_path):
@@ -246,3 +285,20 @@ def test_cli_fit_predict_and_bad_key(mock_dir, tmp_path):
         cwd=tmp_path,
     )
     assert bad.returncode != 0 and "model.net.block: unknown block type 'transformer'" in bad.stderr
+
+
+@pytest.mark.parametrize("family", ["InDI", "Diffusion", "DiffusionMamba", "Pix2Pix", "BaselineModel"])
+def test_cli_documents_and_validates_the_shared_options(family, tmp_path):
+    """The options every family takes from ``Translator`` reach LightningCLI's help and type checks."""
+    from app.cli import main
+
+    help_run = _cli("fit", "--model.help", f"app.families.{family}", cwd=tmp_path)
+    assert help_run.returncode == 0, help_run.stderr[-2000:]
+    trained = family != "BaselineModel"  # a baseline has no weights: no lr, no EMA
+    for option in ("val_maps", "score_weights", "sample_seed", *(("lr", "ema_decay") if trained else ())):
+        assert f"--model.{option}" in help_run.stdout
+    text = " ".join(help_run.stdout.split()).lower()
+    assert ("validation, test, prediction and saved checkpoints use the ema weights" in text) == trained
+    with pytest.raises(SystemExit):
+        main(["fit", "--model", f"app.families.{family}", "--model.init_args.val_maps", "many",
+              "--trainer.logger=false", "--trainer.default_root_dir", str(tmp_path)])  # fmt: skip

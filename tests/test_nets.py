@@ -10,7 +10,8 @@ from torch import nn
 
 from app.nets import BLOCKS, Mamba, PatchDiscriminator, UNet, VisionMamba2D
 from app.nets.attention import AttentionGate, SpatialSelfAttention, attention
-from app.nets.blocks import BlockOptions
+from app.nets.blocks import Block, BlockOptions
+from app.nets.embeddings import TimeEmbedding
 from app.nets.mamba import cross_scan_orders
 
 ALL_BLOCKS = ["vanilla", "residual", "attention", "vit", "mamba"]
@@ -18,8 +19,35 @@ ALL_BLOCKS = ["vanilla", "residual", "attention", "vit", "mamba"]
 
 def test_registry_has_every_block_and_names_the_key():
     assert BLOCKS.names() == sorted(ALL_BLOCKS)
+    assert BLOCKS.label == "block type"
     with pytest.raises(ValueError, match=r"model.net.block: unknown block type 'transformer'; choose one of"):
         UNet(block="transformer")
+    with pytest.raises(ValueError, match=r"block type 'mamba' is registered twice"):
+        BLOCKS.register("mamba")(Block)
+
+
+def test_blocks_declare_their_patches():
+    opts = BlockOptions(vit_patch=2, mamba_patch=4)
+    patches = {name: BLOCKS.get(name).patch_size(opts) for name in ALL_BLOCKS}
+    assert patches == {"vanilla": 1, "residual": 1, "attention": 1, "vit": 2, "mamba": 4}
+    for name in ALL_BLOCKS:
+        assert issubclass(BLOCKS.get(name), Block)
+        net = UNet(block=name, base_channels=8, channel_mults=(1, 2), vit_patch=2, mamba_patch=4, heads=2)
+        assert net.patches == patches[name]
+
+
+def test_mamba_scan_backend_is_a_constructor_option():
+    net = UNet(block="mamba", base_channels=8, channel_mults=(1, 2), mamba_scan_backend="torch")
+    mixers = [m for m in net.modules() if isinstance(m, Mamba)]
+    assert mixers and all(m.scan_backend == "torch" for m in mixers)
+    assert not any(hasattr(p, "_no_weight_decay") for p in net.parameters())
+
+
+def test_time_embedding_style():
+    emb = TimeEmbedding("fourier", 16, 8)
+    assert emb.style == "fourier" and emb(torch.zeros(3)).shape == (3, 16)
+    with pytest.raises(ValueError, match="unknown time embedding 'gauss'"):
+        TimeEmbedding("gauss", 16)
 
 
 def _naive(q, k, v):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
 
 import numpy as np
@@ -11,7 +13,7 @@ from astropy import units as u
 from conftest import gaussian_random_field
 
 import physics as ph
-from physics.spectra import _bin_average, _modes
+from physics.fourier import bin_average, cpu_modes, fourier_modes
 
 N, L = 256, 25.0
 DX = L / N
@@ -96,12 +98,12 @@ def test_gaussian_smoothing_transfer(rng):
 
 def _true_binned(n: int, box: float, index: float, amp: float = 10.0) -> np.ndarray:
     dx = box / n
-    modes = _modes(n, n, None, "cpu")
+    modes = cpu_modes(n, n)
     ky = 2 * np.pi * np.fft.fftfreq(n, d=dx)[:, None]
     kx = 2 * np.pi * np.fft.rfftfreq(n, d=dx)[None, :]
     k = np.hypot(ky, kx)
     k[0, 0] = 1.0
-    return _bin_average(torch.from_numpy(amp * k**index), modes).numpy()
+    return bin_average(torch.from_numpy(amp * k**index), modes).numpy()
 
 
 @pytest.mark.parametrize("index", [-2.0, -3.0])
@@ -284,3 +286,33 @@ def test_paired_curve_options_are_checked(rng):
     np.testing.assert_allclose(hann.value, 2.0, rtol=1e-12)
     with pytest.raises(TypeError, match="unexpected keyword"):
         ph.transfer_function(x, x, 1.0, windw="hann")
+
+
+def _tensor_fields(modes) -> dict[str, torch.Tensor]:
+    return {f.name: getattr(modes, f.name) for f in dataclasses.fields(modes)}
+
+
+def test_mode_cache_holds_only_cpu_tensors():
+    """The binning cache is keyed without a device and built on the CPU, so it pins no GPU memory."""
+    assert "device" not in inspect.signature(cpu_modes).parameters
+    before = cpu_modes.cache_info().currsize
+    # a non-CPU device that exists on every machine: the copy is on it, the cache is not
+    on_meta = fourier_modes(20, 24, None, "meta")
+    tensors = {k: v for k, v in _tensor_fields(on_meta).items() if isinstance(v, torch.Tensor)}
+    assert len(tensors) == 5 and all(t.device.type == "meta" for t in tensors.values())
+    # even a default-device context cannot put accelerator tensors into the cache
+    with torch.device("meta"):
+        cpu_modes(22, 26, 5)
+    assert cpu_modes.cache_info().currsize >= before + 1
+    hits = cpu_modes.cache_info().hits
+    for args in ((20, 24, None), (22, 26, 5)):
+        cached = cpu_modes(*args)
+        assert all(t.device.type == "cpu" for t in _tensor_fields(cached).values() if isinstance(t, torch.Tensor))
+    assert cpu_modes.cache_info().hits == hits + 2  # both were served from the cache
+    assert fourier_modes(20, 24, None, "cpu") is cpu_modes(20, 24, None)
+    if torch.cuda.is_available():
+        x = torch.randn(2, 20, 24, device="cuda", dtype=torch.float64)
+        ps = ph.power_spectrum(x, 1.0)
+        assert ps.power.device.type == "cuda"
+        assert all(t.device.type == "cpu" for t in _tensor_fields(cpu_modes(20, 24, None)).values()
+                   if isinstance(t, torch.Tensor))  # fmt: skip

@@ -7,7 +7,16 @@ import math
 import pytest
 import torch
 
-from app.diffusion.parameterizations import EDM, EpsVP, VPredVP, edm_scalings, vp_alphas_cumprod
+from app.diffusion.parameterizations import (
+    EDM,
+    PARAMETERIZATIONS,
+    EpsVP,
+    Parameterization,
+    VPredVP,
+    edm_scalings,
+    make_parameterization,
+    vp_alphas_cumprod,
+)
 from app.diffusion.samplers import (
     SAMPLERS,
     ddpm_sigmas,
@@ -218,3 +227,20 @@ def test_indi_is_euler_in_t():
 def test_unknown_sampler_names_the_key():
     with pytest.raises(ValueError, match=r"model.sampler: unknown sampler 'plms'"):
         SAMPLERS.get("plms", "model.sampler")
+
+
+@pytest.mark.parametrize("name", PARAMETERIZATIONS.names())
+@pytest.mark.parametrize("sampler", ["euler", "ddim"])
+def test_initial_noise_scale_is_the_start_std(name, sampler):
+    """x_T = scale · z: σ_max for EDM, sqrt(1 + σ_max²) (x_vp ~ N(0, 1), x = x_vp/√ᾱ) for VP."""
+    param = make_parameterization(name, schedule="cosine", timesteps=200, sigma_data=0.7, sigma_max=40.0)
+    assert isinstance(param, Parameterization)
+    assert not hasattr(param, "prior_std")
+    sigmas = param.sampling_sigmas(7, sampler)
+    expected = float(sigmas[0]) if name == "edm" else float((1 + sigmas[0] ** 2) ** 0.5)
+    assert param.initial_noise_scale(sigmas) == expected
+    assert param.initial_noise_scale(float(sigmas[0])) == pytest.approx(expected, rel=1e-15)
+    if name == "edm":
+        assert expected == pytest.approx(40.0, rel=1e-14)
+    else:
+        assert expected == pytest.approx(1 / math.sqrt(float(param.abar[-1])), rel=1e-12)

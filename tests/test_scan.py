@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from app.nets.scan import _scan_core, scan_linear, selective_scan, selective_scan_loop
+from app.nets.mamba import Mamba
+from app.nets.scan import (
+    SCAN_BACKEND_ENV,
+    _scan_core,
+    resolve_scan_backend,
+    scan_linear,
+    selective_scan,
+    selective_scan_loop,
+)
 
 
 def _inputs(b, d, n, length, bc_form="varying", groups=1, dtype=torch.float64, seed=0, grad=True):
@@ -185,3 +193,24 @@ def test_backend_errors():
         selective_scan(*args, backend="cuda")
     with pytest.raises(ValueError, match="u and delta must both be"):
         selective_scan(args[0], args[1][:, :, :2], *args[2:5])
+
+
+def test_backend_is_resolved_once_when_the_model_is_built(monkeypatch):
+    monkeypatch.delenv(SCAN_BACKEND_ENV, raising=False)
+    assert resolve_scan_backend() == "auto"
+    assert Mamba(4, d_state=2).scan_backend == "auto"
+    monkeypatch.setenv(SCAN_BACKEND_ENV, "torch")
+    assert resolve_scan_backend("auto") == "torch"
+    assert resolve_scan_backend("cuda") == "cuda"  # an explicit choice beats the environment
+    m = Mamba(4, d_state=2)
+    assert m.scan_backend == "torch"
+    monkeypatch.setenv(SCAN_BACKEND_ENV, "cuda")  # read at construction only: m keeps "torch"
+    assert m.scan_backend == "torch"
+    m(torch.randn(1, 5, 4))  # CPU: "cuda" would raise
+    selective_scan(*_inputs(1, 2, 2, 4, grad=False))  # the scan itself ignores the environment
+    assert Mamba(4, d_state=2, scan_backend="torch").scan_backend == "torch"
+    monkeypatch.setenv(SCAN_BACKEND_ENV, "gpu")
+    with pytest.raises(ValueError, match="GALCHEMY_SCAN_BACKEND='gpu': unknown scan backend"):
+        Mamba(4, d_state=2)
+    with pytest.raises(ValueError, match="unknown scan backend 'fast'"):
+        Mamba(4, d_state=2, scan_backend="fast")

@@ -33,6 +33,8 @@ from validation import (
 )
 from validation.callbacks import CHECKED_WITH_LIGHTNING, LIGHTNING_PRIVATES
 from validation.report import ReportData, compare_reports, write_report
+from validation.report_figures import fig_spectra
+from validation.report_scores import spectral_curves
 
 SHAPE = (32, 32)
 
@@ -258,6 +260,27 @@ def test_report_renders_every_figure_and_the_table(tmp_path):
     assert "| gas/mass_rel | 0.5 | 0 | 1 |" not in comp.read_text()  # mean_map's |ΔM/M| is 0.5 too
     assert "| gas/mass_rel | 0.5 | 0 | 0.5 |" in comp.read_text()
     assert (tmp_path / "cmp" / "gas_comparison.png").is_file()
+
+
+def test_report_figures_plot_the_scored_curves(tmp_path):
+    """The P(k) figure's ratio panel and the r(k) figure draw the curves the scores come from."""
+    data = _report_data(1.5)
+    curves = {"model": spectral_curves(data.prediction[:, 0], data.target[:, 0]), "mean_map": spectral_curves(
+        data.target[:, 0] * 0.5, data.target[:, 0])}  # fmt: skip
+    fig_pk, fig_r = fig_spectra(curves, "solMass / kpc2", tmp_path / "pk.png", tmp_path / "r.png")
+    k = curves["model"]["k_over_kf"]
+    ratio = fig_pk.axes[1].lines[0].get_ydata()
+    np.testing.assert_array_equal(fig_pk.axes[1].lines[0].get_xdata(), k)
+    np.testing.assert_allclose(ratio[np.isfinite(ratio)], 1.5**2, rtol=1e-9)
+    np.testing.assert_allclose(fig_pk.axes[1].lines[1].get_ydata()[np.isfinite(ratio)], 0.25, rtol=1e-9)
+    np.testing.assert_allclose(fig_pk.axes[0].lines[1].get_ydata(), np.maximum(curves["model"]["p_pred"], 1e-300))
+    r = fig_r.axes[0].lines[0].get_ydata()
+    np.testing.assert_allclose(r[np.isfinite(r)], 1.0, rtol=1e-9)
+    # the scored P(k) error is the mean |log10 ratio| of the plotted panel over [3 k_F, k_Nyq/2]
+    band = (k >= 3) & (k <= data.target.shape[-1] / 4) & np.isfinite(ratio)
+    index = write_report(data, tmp_path / "run", "Test run", n_boot=5)
+    scores = json.loads((index.parent / "scores.json").read_text())
+    assert scores["scores"]["gas/pk_dex"] == pytest.approx(np.abs(np.log10(ratio[band])).mean(), rel=1e-9)
 
 
 def test_report_survives_all_zero_predictions(tmp_path):

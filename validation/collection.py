@@ -9,6 +9,7 @@ from torch import nn
 from torchmetrics import MeanSquaredError, MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
+from validation.domains import DOMAIN_KINDS, PROFILED_KINDS, VALUE_RANGES, Domain, value_range
 from validation.metrics import (
     CrossCorrelationError,
     HalfMassRadiusError,
@@ -44,19 +45,18 @@ UNITS: dict[str, str] = {
     "mse": "(normalised units)²", "psnr": "dB", "ssim": "",
 }  # fmt: skip
 
-#: default log10 ranges of the pixel histograms by unit [dex]
-VALUE_RANGES: dict[str, tuple[float, float]] = {
-    "solMass / kpc2": (-1.0, 12.0),
-    "K": (1.0, 9.0),
-    "G": (-12.0, -1.0),
-    "mK": (-12.0, 4.0),
-}
+# VALUE_RANGES (log10 pixel-histogram range [dex] by unit) is derived from the domain table,
+# ``validation.domains.DOMAINS``, and re-exported here.
 
 
 def physics_score(
     scores: dict[str, float | torch.Tensor], weights: dict[str, float] | None = None
 ) -> torch.Tensor:
-    """``Σ w_m s_m`` over the weighted metrics present in ``scores`` (one domain)."""
+    """``Σ w_m s_m`` over the weighted metrics present in ``scores`` (one domain).
+
+    ``scores``: ``{metric: scalar}`` (floats or 0-d tensors, any device); ``weights``: default
+    ``DEFAULT_WEIGHTS``. Returns a 0-d float64 CPU tensor (lower is better).
+    """
     w = DEFAULT_WEIGHTS if weights is None else weights
     total = torch.tensor(0.0, dtype=torch.float64)
     for name, weight in w.items():
@@ -70,18 +70,20 @@ class PhysicsMetrics(nn.Module):
 
     Args:
         shape: ``(H, W)`` of the maps.
-        domains: ``{name: (kind, unit)}`` in channel order; ``kind`` is
-            ``surface_density``, ``mass_weighted`` or ``brightness``. Profile and R50 errors
-            are computed for surface densities and brightness maps.
+        domains: in channel order, ``{name: (kind, unit)}`` or ``{name: Domain}`` (a row of
+            ``validation.domains.DOMAINS``); ``kind`` is one of ``validation.domains.DOMAIN_KINDS``.
+            Profile and R50 errors are computed for ``PROFILED_KINDS`` (surface densities and
+            brightness maps).
         weights: composite weights (default ``DEFAULT_WEIGHTS``).
-        value_ranges: log10 histogram range per unit (default ``VALUE_RANGES``).
+        value_ranges: log10 histogram range [dex] per unit string, overriding the domain
+            table's (``validation.domains.VALUE_RANGES``; ±15 dex for a unit it lacks).
         data_range: PSNR/SSIM range of the *normalised* maps.
     """
 
     def __init__(
         self,
         shape: tuple[int, int],
-        domains: dict[str, tuple[str, str]],
+        domains: dict[str, tuple[str, str] | Domain],
         weights: dict[str, float] | None = None,
         value_ranges: dict[str, tuple[float, float]] | None = None,
         data_range: float = 10.0,
@@ -95,9 +97,12 @@ class PhysicsMetrics(nn.Module):
                 f"score_weights: {unknown} name no metric (renamed in wave 2: mass → mass_dex, transfer → "
                 f"transfer_dex, r50 → r50_dex); choose from {sorted(UNITS)}"
             )
-        ranges = {**VALUE_RANGES, **(value_ranges or {})}
         physical, normalised = {}, {}
-        for name, (kind, unit) in domains.items():
+        for name, spec in domains.items():
+            kind, unit = (spec.kind, spec.unit) if isinstance(spec, Domain) else spec
+            if kind not in DOMAIN_KINDS:
+                raise ValueError(f"domain {name!r}: unknown kind {kind!r}; choose one of {DOMAIN_KINDS}")
+            lo_hi = value_range(unit, value_ranges)
             m: dict[str, Any] = {
                 "pk_dex": PowerSpectrumError(shape),
                 "one_minus_r": CrossCorrelationError(shape),
@@ -105,9 +110,9 @@ class PhysicsMetrics(nn.Module):
                 "mass_dex": MassErrorDex(),
                 "mass_bias_dex": MassBiasDex(),
                 "mass_rel": RelativeMassError(),
-                "w1_dex": PixelW1Dex(ranges.get(unit, (-15.0, 15.0))),
+                "w1_dex": PixelW1Dex(lo_hi),
             }
-            if kind in ("surface_density", "brightness"):
+            if kind in PROFILED_KINDS:
                 m["profile_dex"] = ProfileErrorDex()
                 m["r50_dex"] = HalfMassRadiusErrorDex()
                 m["r50_rel"] = HalfMassRadiusError()
@@ -167,6 +172,7 @@ class PhysicsMetrics(nn.Module):
         return any(m.update_called for coll in self.physical.values() for m in coll.values())
 
     def reset(self) -> None:
+        """Forget every map seen (all physical and normalised metrics)."""
         for m in (*self.physical.values(), *self.normalised.values()):
             m.reset()
 

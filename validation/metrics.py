@@ -29,9 +29,6 @@ __all__ = [
     "TransferFunctionError",
 ]
 
-POWER_FLOOR = physics.scores.POWER_RATIO_FLOOR
-
-
 def _maps(x: torch.Tensor) -> torch.Tensor:
     """``(..., H, W)`` → ``(N, H, W)`` float64."""
     return x.detach().to(torch.float64).reshape(-1, *x.shape[-2:])
@@ -81,21 +78,18 @@ class _SpectralMetric(Metric):
 
 
 class PowerSpectrumError(_SpectralMetric):
-    """Mean over bins in range of ``|log10 ΣP_pred / ΣP_true|`` [dex] (ratio floored at 1e-10)."""
+    """Mean over bins in range of ``|log10 ΣP_pred / ΣP_true|`` [dex] (ratio floored at
+    ``physics.POWER_RATIO_FLOOR``)."""
 
     def compute(self) -> torch.Tensor:
-        ratio = torch.clamp(
-            self.sum_pred / torch.where(self.sum_true > 0, self.sum_true, 1.0), min=POWER_FLOOR
-        )
-        return self._in_range(torch.log10(ratio).abs()).mean()
+        return self._in_range(physics.log_power_ratio(self.sum_pred, self.sum_true).abs()).mean()
 
 
 class CrossCorrelationError(_SpectralMetric):
     """Mean over bins in range of ``1 − r(k)``, ``r = ΣP_× / sqrt(ΣP_pred ΣP_true)`` (a prediction without power has r = 0)."""
 
     def compute(self) -> torch.Tensor:
-        denom = torch.sqrt(self.sum_pred * self.sum_true)
-        r = torch.where(denom > 0, self.sum_cross / torch.where(denom > 0, denom, 1.0), 0.0)
+        r = physics.correlation_from_power(self.sum_cross, self.sum_pred, self.sum_true, empty=0.0)
         return self._in_range(1 - r).mean()
 
 
@@ -107,10 +101,7 @@ class TransferFunctionError(_SpectralMetric):
     """
 
     def compute(self) -> torch.Tensor:
-        ratio = torch.clamp(
-            self.sum_pred / torch.where(self.sum_true > 0, self.sum_true, 1.0), min=POWER_FLOOR
-        )
-        return self._in_range(0.5 * torch.log10(ratio).abs()).mean()
+        return self._in_range(0.5 * physics.log_power_ratio(self.sum_pred, self.sum_true).abs()).mean()
 
 
 class _PerMapMean(Metric):

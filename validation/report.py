@@ -12,7 +12,6 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from validation.baselines import BASELINE_ORDER
@@ -24,6 +23,7 @@ from validation.report_figures import (
     fig_mass,
     fig_profiles,
     fig_spectra,
+    new_figure,
 )
 from validation.report_scores import ReportData, Scored, score_all, spectral_curves
 
@@ -178,7 +178,7 @@ def compare_reports(run_dirs: Sequence[str | Path], out_dir: str | Path, title: 
         lines.append(f"| {k} | " + " | ".join("—" if v is None else f"{v:.4g}" for v in vals) + " |")
     tags = sorted({k.split("/")[0] for _, _, c in runs for k in c})
     for tag in tags:
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.2))
+        fig, (a1, a2) = new_figure(1, 2, figsize=(12, 4.2))
         for i, (_, s, c) in enumerate(runs):
             if f"{tag}/k_over_kf" in c:
                 a1.loglog(c[f"{tag}/k_over_kf"], c[f"{tag}/transfer"] ** 2, f"C{i}-", label=s["title"])
@@ -200,7 +200,6 @@ def compare_reports(run_dirs: Sequence[str | Path], out_dir: str | Path, title: 
         a1.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(out / f"{tag}_comparison.png", dpi=DPI)
-        plt.close(fig)
         lines += ["", f"## {tag}", "", f"![comparison]({tag}_comparison.png)"]
     index = out / "index.md"
     index.write_text("\n".join(lines) + "\n")

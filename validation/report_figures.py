@@ -9,20 +9,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display needed
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 import physics
+from validation.domains import SURFACE_DENSITY
 from validation.report_scores import ReportData
 
-__all__ = ["DPI", "fig_distributions", "fig_examples", "fig_mass", "fig_profiles", "fig_spectra"]
+__all__ = ["DPI", "fig_distributions", "fig_examples", "fig_mass", "fig_profiles", "fig_spectra", "new_figure"]
 
 DPI = 150
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **options):
+    """A figure and its axes (as ``plt.subplots``), drawn off-screen: matplotlib's object API
+    needs no backend and leaves pyplot's state (and the caller's backend) untouched."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **options)
 #: line styles of the predictors in spectral plots
 STYLES = {"model": ("C3", "-", 2.0), "floor (twin)": ("k", ":", 1.5), "oracle": ("0.4", "--", 1.5)}
 
@@ -54,7 +59,7 @@ def _norm(*maps: np.ndarray) -> LogNorm | None:
 def fig_examples(data: ReportData, c: int, path: Path, n: int = 3) -> None:
     """Source, truth and prediction (one colour scale for truth and prediction) and log10 ratio."""
     n = min(n, len(data.source))
-    fig, axes = plt.subplots(n, 4, figsize=(17, 3.8 * n), squeeze=False)
+    fig, axes = new_figure(n, 4, figsize=(17, 3.8 * n), squeeze=False)
     for row in range(n):
         ext = data.pixel_size[row] * data.source.shape[-1] / 2
         label = f"galaxy {data.galaxy[row]}, view {data.rotation[row]}"
@@ -75,15 +80,17 @@ def fig_examples(data: ReportData, c: int, path: Path, n: int = 3) -> None:
         axes[row, 3].set_ylabel("y [kpc]", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
 
 
-def fig_spectra(curves: dict[str, dict[str, np.ndarray]], unit: str, path_pk: Path, path_r: Path) -> None:
-    """Summed P(k) and P_pred/P_true, and r(k), of every predictor (``{name: spectral_curves}``)."""
+def fig_spectra(
+    curves: dict[str, dict[str, np.ndarray]], unit: str, path_pk: Path, path_r: Path
+) -> tuple[Figure, Figure]:
+    """Summed P(k) and P_pred/P_true, and r(k), of every predictor (``{name: spectral_curves}``);
+    saves and returns both figures (line ``i`` of each panel is predictor ``i``)."""
     first = next(iter(curves.values()))
     k = first["k_over_kf"]
     band = (3, k.max() / 2**0.5 / 2)
-    fig, (ax, axr) = plt.subplots(
+    fig, (ax, axr) = new_figure(
         2, 1, figsize=(7, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1.6]}
     )
     ax.loglog(k, first["p_true"], "k-", lw=2.5, alpha=0.4, label="truth")
@@ -100,8 +107,8 @@ def fig_spectra(curves: dict[str, dict[str, np.ndarray]], unit: str, path_pk: Pa
     axr.xaxis.set_minor_formatter(NullFormatter())  # no overlapping minor labels
     fig.tight_layout()
     fig.savefig(path_pk, dpi=DPI)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig_pk = fig
+    fig, ax = new_figure(figsize=(7, 4))
     for i, (name, cv) in enumerate(curves.items()):
         color, ls, lw = _style(name, i)
         ax.semilogx(k, cv["r"], color=color, ls=ls, lw=lw, label=name)
@@ -114,12 +121,12 @@ def fig_spectra(curves: dict[str, dict[str, np.ndarray]], unit: str, path_pk: Pa
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path_r, dpi=DPI)
-    plt.close(fig)
+    return fig_pk, fig
 
 
 def fig_profiles(data: ReportData, c: int, path: Path, n: int = 3) -> None:
     """Azimuthal mean profiles of truth (solid) and prediction (dashed) for ``n`` views."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = new_figure(figsize=(6.5, 4.2))
     for i in range(min(n, len(data.source))):
         t = physics.radial_profile(data.target[i, c], data.pixel_size[i])
         p = physics.radial_profile(np.clip(data.prediction[i, c], 0, None), data.pixel_size[i])
@@ -131,7 +138,6 @@ def fig_profiles(data: ReportData, c: int, path: Path, n: int = 3) -> None:
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
 
 
 def fig_distributions(data: ReportData, c: int, path: Path) -> None:
@@ -141,7 +147,7 @@ def fig_distributions(data: ReportData, c: int, path: Path) -> None:
     lo, hi = (np.log10(pos.min()), np.log10(pos.max())) if pos.size else (-1.0, 1.0)
     edges = np.linspace(lo - 0.5, hi + 0.5, 60)
     centres = 0.5 * (edges[1:] + edges[:-1])
-    fig, ax = plt.subplots(figsize=(6.5, 4.0))
+    fig, ax = new_figure(figsize=(6.5, 4.0))
     for x, style, name in ((t, "k-", "truth"), (p, "C3--", "prediction")):
         d = physics.pixel_distribution(x.reshape(1, -1, x.shape[-1]), edges=edges)
         ax.step(
@@ -152,14 +158,13 @@ def fig_distributions(data: ReportData, c: int, path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
 
 
 def fig_mass(data: ReportData, c: int, path: Path) -> None:
     """Predicted against true totals, one point per view, with the 1:1 line."""
     mt = physics.total_mass(data.target[:, c], data.pixel_size)
     mp = physics.total_mass(data.prediction[:, c], data.pixel_size)
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = new_figure(figsize=(5, 5))
     good = (mt > 0) & (mp > 0)
     ax.loglog(mt[good], mp[good], "o", ms=4, alpha=0.7)
     if good.any():
@@ -167,7 +172,7 @@ def fig_mass(data: ReportData, c: int, path: Path) -> None:
         ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
     label = (
         "total mass [Msun]"
-        if data.kinds[c] == "surface_density"
+        if data.kinds[c] == SURFACE_DENSITY
         else f"Σ value·pixel area [{data.units[c]} kpc²]"
     )
     ax.set_xlabel(f"true {label}")
@@ -176,4 +181,3 @@ def fig_mass(data: ReportData, c: int, path: Path) -> None:
         ax.set_title(f"{int((~good).sum())} map(s) with non-positive totals not shown", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)

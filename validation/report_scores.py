@@ -28,7 +28,7 @@ class ReportData:
     Attributes:
         source: ``(N, H, W)`` source maps; ``target``, ``prediction``: ``(N, C, H, W)``.
         pixel_size: ``(N,)`` pixel side [kpc]. ``domains``/``units``: per target channel.
-        kinds: per target channel, ``surface_density``, ``mass_weighted`` or ``brightness``.
+        kinds: per target channel, one of ``validation.domains.DOMAIN_KINDS``.
         galaxy: ``(N,)`` galaxy labels (views of one galaxy share one; bootstrap unit);
             ``rotation``: ``(N,)`` labels of the views.
         references: ``{name: (N, C, H, W)}`` other predictions of the same maps (baselines,
@@ -119,9 +119,10 @@ def score_all(data: ReportData, n_boot: int = 200) -> dict[str, Scored]:
 
 def spectral_curves(pred: np.ndarray, true: np.ndarray) -> dict[str, np.ndarray]:
     """Summed spectra of maps ``(N, H, W)`` in pixel units: ``k_over_kf``, ``p_pred``, ``p_true``,
-    ``transfer`` = sqrt(ΣP_pred/ΣP_true) and ``r`` = ΣP_×/sqrt(ΣP_pred ΣP_true)."""
+    ``transfer`` = sqrt(ΣP_pred/ΣP_true) and ``r`` = ΣP_×/sqrt(ΣP_pred ΣP_true) (NaN in bins
+    without power)."""
     cs = physics.cross_power(pred, true, 1.0)
     sp, st, sc = cs.power_a.sum(0), cs.power_b.sum(0), cs.cross.sum(0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return {"k_over_kf": physics.mode_bins(true.shape)[0], "p_pred": sp, "p_true": st,
-                "transfer": np.sqrt(sp / st), "r": sc / np.sqrt(sp * st)}  # fmt: skip
+    return {"k_over_kf": physics.mode_bins(true.shape)[0], "p_pred": sp, "p_true": st,
+            "transfer": np.sqrt(physics.guarded_ratio(sp, st, np.nan)),
+            "r": physics.correlation_from_power(sc, sp, st, empty=np.nan)}  # fmt: skip

@@ -9,6 +9,7 @@ from app.data.catalog import (
     pair_rows,
     split_by_galaxy,
 )
+from app.data.contract import DataContract, fit_picks
 from app.data.datamodule import GalaxyDataModule
 from app.data.dataset import MapReader, PairedMapDataset
 from app.data.domains import DOMAINS, Domain, get_domain
@@ -30,6 +31,7 @@ __all__ = [
     "MOCK_DOMAINS",
     "REVEALS",
     "TRANSFORMS",
+    "DataContract",
     "Domain",
     "GalaxyDataModule",
     "GalaxyParams",
@@ -42,6 +44,7 @@ __all__ = [
     "Realisation",
     "ensure_mock",
     "find_files",
+    "fit_picks",
     "get_domain",
     "index_domains",
     "make_transform",

@@ -10,8 +10,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from app.data.catalog import PairedRow, PairingReport, find_files, index_domains, pair_rows, split_by_galaxy
+from app.data.contract import DataContract, fit_picks
 from app.data.dataset import MapReader, PairedMapDataset
-from app.data.domains import get_domain
+from app.data.domains import MASS_WEIGHTED, get_domain
 from app.data.mock_set import ensure_mock
 from app.data.sampler import EpochSampler
 from app.data.transforms import MapTransform, make_transform
@@ -19,6 +20,9 @@ from app.data.transforms import MapTransform, make_transform
 __all__ = ["GalaxyDataModule"]
 
 log = logging.getLogger(__name__)
+
+#: the data settings that decide which galaxies are held out
+SPLIT_KEYS = ("data", "source", "size", "split", "seed", "stratify", "mock_galaxies", "mock_size")
 
 
 class GalaxyDataModule(L.LightningDataModule):
@@ -96,6 +100,7 @@ class GalaxyDataModule(L.LightningDataModule):
         self.report: PairingReport | None = None
         self.splits: dict[str, list[PairedRow]] | None = None
         self.datasets: dict[str, PairedMapDataset] = {}
+        self.trained_split: dict[str, Any] | None = None  # the split of a restored checkpoint
 
     # ---------------------------------------------------------------- preparation
     def data_path(self) -> str:
@@ -114,7 +119,7 @@ class GalaxyDataModule(L.LightningDataModule):
             files = find_files(self.data_path())
             needed = list(self.domains)
             want_gas = self.hparams.weighted_pooling and any(
-                get_domain(d).kind == "mass_weighted" for d in self.domains
+                get_domain(d).kind == MASS_WEIGHTED for d in self.domains
             )
             index = index_domains(files, needed)
             if want_gas and "gas" not in index:
@@ -146,10 +151,7 @@ class GalaxyDataModule(L.LightningDataModule):
             )  # fmt: skip
 
     def _fit_transforms(self, train: PairedMapDataset) -> None:
-        n = len(train)
-        if n == 0:
-            raise ValueError("the training split is empty: add galaxies or raise data.split[0]")
-        picks = torch.linspace(0, n - 1, min(n, self.hparams.fit_maps)).round().long().unique().tolist()
+        picks = fit_picks(len(train), self.hparams.fit_maps).tolist()
         for d, t in self.transforms.items():
             if t.fitted:
                 continue
@@ -163,10 +165,19 @@ class GalaxyDataModule(L.LightningDataModule):
             t.fit(maps)
             log.info("transform %s: %s", d, t.state())
 
+    def contract(self) -> DataContract:
+        """What a model needs from this data (handed over once, at the model's set-up)."""
+        hp = self.hparams
+        return DataContract(
+            source=self.source, targets=tuple(self.targets), size=int(hp.size), batch_size=int(hp.batch_size),
+            fit_maps=int(hp.fit_maps), transforms=self.transforms, to_physical=self.to_physical, maps=self.maps,
+            train_batches=self.train_dataloader, data_path=self.data_path(), weighted_pooling=hp.weighted_pooling,
+        )  # fmt: skip
+
     # ---------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        """Fitted transforms (saved into every checkpoint by Lightning)."""
-        return {"transforms": {d: t.state() for d, t in self.transforms.items()}}
+        """Fitted transforms and the settings that decide the split (saved into every checkpoint)."""
+        return {"transforms": {d: t.state() for d, t in self.transforms.items()}, "split": self._split_settings()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         saved = state_dict.get("transforms", {})
@@ -176,6 +187,20 @@ class GalaxyDataModule(L.LightningDataModule):
         self.transforms.update({d: MapTransform.from_state(saved[d]) for d in self.domains})
         for ds in self.datasets.values():
             ds.transforms = self.transforms
+        self.trained_split = state_dict.get("split")
+
+    def _split_settings(self) -> dict[str, Any]:
+        norm = lambda v: list(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
+        return {k: norm(self.hparams[k]) for k in SPLIT_KEYS}
+
+    def split_mismatch(self) -> str:
+        """``data.key: trained → now`` for each split setting that differs from the restored
+        checkpoint's ('' when they agree; a note when the checkpoint predates the record)."""
+        if self.trained_split is None:
+            return ""
+        now = self._split_settings()
+        return "; ".join(f"data.{k}: {self.trained_split.get(k)!r} → {now[k]!r}"
+                         for k in SPLIT_KEYS if self.trained_split.get(k) != now[k])  # fmt: skip
 
     def to_physical(self, y: torch.Tensor, domains: list[str] | None = None) -> torch.Tensor:
         """Invert the transforms channel by channel: ``(B, C, H, W)`` network → physical units."""

@@ -1,39 +1,50 @@
-"""The map domains of the IllustrisTNG galaxy set, their units and how they pool.
+"""The map domains as the app sees them: ``validation.domains``' table plus a default transform.
 
-``kind`` says how a map combines over pixels: ``surface_density`` maps are averaged
-(which conserves mass when pixels merge), ``mass_weighted`` maps (T, |B|) are averaged
-with the gas surface density as weight, ``brightness`` maps are averaged.
+Keys, astropy units, kinds (how a map pools; ``SURFACE_DENSITY``, ``MASS_WEIGHTED``,
+``BRIGHTNESS``), descriptions and histogram ranges live in one table,
+``validation.domains.DOMAINS``, re-exported here. The app adds one column of its own, the
+default network transform of each domain (``DEFAULT_TRANSFORMS``), a training choice.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-__all__ = ["DOMAINS", "Domain", "get_domain"]
+from validation import domains as _table
+from validation.domains import BRIGHTNESS, DOMAIN_KINDS, MASS_WEIGHTED, PROFILED_KINDS, SURFACE_DENSITY
+
+__all__ = [
+    "BRIGHTNESS",
+    "DEFAULT_TRANSFORMS",
+    "DOMAINS",
+    "DOMAIN_KINDS",
+    "MASS_WEIGHTED",
+    "PROFILED_KINDS",
+    "SURFACE_DENSITY",
+    "Domain",
+    "get_domain",
+]
+
+#: default transform (``app.data.transforms``, fitted on the training maps) of each domain
+DEFAULT_TRANSFORMS: dict[str, str] = {
+    "dm": "log10", "star": "log10", "gas": "log10", "hi": "power", "hi/21cm": "log10", "temp": "log10",
+    "bfield": "log10",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
-class Domain:
-    """One map domain: its HDF5 key, astropy unit string, pooling kind and default transform."""
+class Domain(_table.Domain):
+    """A row of ``validation.domains.DOMAINS`` (key, unit, kind, description, value range)
+    plus ``transform``, the name of the domain's default network transform."""
 
-    key: str
-    unit: str
-    kind: str
     transform: str
-    description: str
 
+
+if set(DEFAULT_TRANSFORMS) != set(_table.DOMAINS):
+    raise ValueError(f"DEFAULT_TRANSFORMS must name every domain of {sorted(_table.DOMAINS)} once")
 
 DOMAINS: dict[str, Domain] = {
-    d.key: d
-    for d in (
-        Domain("dm", "solMass / kpc2", "surface_density", "log10", "dark-matter surface density"),
-        Domain("star", "solMass / kpc2", "surface_density", "log10", "stellar surface density"),
-        Domain("gas", "solMass / kpc2", "surface_density", "log10", "gas surface density"),
-        Domain("hi", "solMass / kpc2", "surface_density", "power", "neutral-hydrogen surface density"),
-        Domain("hi/21cm", "mK", "brightness", "log10", "21-cm brightness temperature"),
-        Domain("temp", "K", "mass_weighted", "log10", "gas-mass-weighted temperature"),
-        Domain("bfield", "G", "mass_weighted", "log10", "gas-mass-weighted |B|"),
-    )
+    key: Domain(**asdict(row), transform=DEFAULT_TRANSFORMS[key]) for key, row in _table.DOMAINS.items()
 }
 
 

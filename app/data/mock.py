@@ -17,8 +17,10 @@ the gas); gas (turbulent cold disk + hot cored halo + subhalo gas); HI (cold gas
 neutral fraction set by the *face-on* (intrinsic) cold surface density, so the total HI is
 the same from every view); temperature (mass-weighted cold + hot); |B| ∝ Σ_gas^0.6.
 
-Units: Σ in Msun/kpc², T in K, |B| in G, extent in kpc. Field of view ``[-R, R]²`` with
-``R = extent_factor ×`` the projected gas half-mass radius.
+Units are the domain table's (``validation.domains.DOMAINS``, re-exported by
+``app.data.domains``): Σ in ``solMass / kpc2`` (dm, star, gas, hi), T in ``K``, |B| in ``G``;
+lengths and the extent in kpc. Field of view ``[-R, R]²`` with ``R = extent_factor ×`` the
+projected gas half-mass radius.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import map_coordinates
 from scipy.optimize import brentq
+
+from app.data.domains import MASS_WEIGHTED, get_domain
 
 __all__ = [
     "MOCK_DOMAINS",
@@ -45,6 +49,7 @@ __all__ = [
     "twin",
 ]
 
+#: the domains the mock renders (keys of the domain table), in the order ``render`` returns them
 MOCK_DOMAINS = ("dm", "star", "gas", "hi", "temp", "bfield")
 MOCK_VERSION = 3  # bump whenever the model changes, so cached sets are written anew
 SNAPSHOT_REDSHIFT = {50: 1.0, 67: 0.5, 78: 0.3, 84: 0.2, 91: 0.1, 99: 0.0}
@@ -282,7 +287,8 @@ def render(
     """The six domain maps ``(size, size)`` float64 of galaxy ``p`` seen at ``rotxy`` = (θ, φ) degrees.
 
     ``real`` chooses the random parts (default: the galaxy's own, ``realisation(p)``).
-    Each pixel is the mean over ``supersample²`` sub-pixels (T and |B| weighted by the gas),
+    Each pixel is the mean over ``supersample²`` sub-pixels (``MASS_WEIGHTED`` domains, T and
+    |B|, weighted by the gas), in the units of the domain table (module docstring),
     so that totals do not depend on how a thin inclined disk falls on the grid.
     Array axis 0 is x and axis 1 is y (``images[i][ix, iy]``), projected along z.
     """
@@ -296,9 +302,10 @@ def render(
         return x.reshape(size, supersample, size, supersample).mean(axis=(1, 3))
 
     gas = pool(fine["gas"])
-    out = {d: pool(fine[d]) for d in ("dm", "star", "gas", "hi")}
-    out.update({d: pool(fine[d] * fine["gas"]) / gas for d in ("temp", "bfield")})
-    return out
+    return {
+        d: pool(fine[d] * fine["gas"]) / gas if get_domain(d).kind == MASS_WEIGHTED else pool(fine[d])
+        for d in MOCK_DOMAINS
+    }
 
 
 def _render_points(p: GalaxyParams, rotxy: tuple[int, int], size: int, real: Realisation) -> dict[str, np.ndarray]:
@@ -328,6 +335,8 @@ def _render_points(p: GalaxyParams, rotxy: tuple[int, int], size: int, real: Rea
 def twin(p: GalaxyParams, rotxy: tuple[int, int], size: int, source: str, k: int = 1) -> dict[str, np.ndarray]:
     """Twin ``k ≥ 1`` of the view: the random parts that ``source`` shows are kept, the others redrawn.
 
+    Returns ``render``'s maps: ``{domain: (size, size) float64}`` for every ``MOCK_DOMAINS``.
+
     Scored against the truth, a twin is what a perfect *generative* model — one that knows
     the galaxy and samples the rest — would show (the floor of a mapping from ``source``).
     """
@@ -338,7 +347,8 @@ def oracle(
     p: GalaxyParams, rotxy: tuple[int, int], size: int, source: str, n_twins: int = 16
 ) -> dict[str, np.ndarray]:
     """Mean of ``n_twins`` twins: the conditional mean given the galaxy's smooth part and the
-    random parts ``source`` shows — what a deterministic predictor can reach (Monte Carlo)."""
+    random parts ``source`` shows — what a deterministic predictor can reach (Monte Carlo).
+    Returns ``{domain: (size, size) float64}`` for every ``MOCK_DOMAINS``."""
     if n_twins < 1:
         raise ValueError(f"n_twins must be >= 1, got {n_twins}")
     maps = [twin(p, rotxy, size, source, k) for k in range(1, n_twins + 1)]

@@ -19,17 +19,15 @@ __all__ = ["mock_figure"]
 
 def mock_figure(out: str | Path, gid: int = 3, size: int = 128, seed: int = 0) -> Path:
     """Draw galaxy ``gid`` of the mock with ``seed`` and save a PNG at ``out``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
+
+    from validation.report_figures import new_figure
 
     p = sample_params(gid, seed=seed)
     rows = {"face-on": render(p, (0, 0), size), "(θ, φ) = (40°, 30°)": render(p, (40, 30), size),
             "twin for dm → *": twin(p, (40, 30), size, "dm")}  # fmt: skip
     ext = p.half_extent
-    fig, axes = plt.subplots(3, 6, figsize=(19, 9.5))
+    fig, axes = new_figure(3, 6, figsize=(19, 9.5))
     for j, d in enumerate(MOCK_DOMAINS):
         pos = np.concatenate([m[d][m[d] > 0] for m in rows.values()])
         norm = LogNorm(vmin=max(pos.min(), pos.max() * 1e-5), vmax=pos.max())
@@ -45,5 +43,4 @@ def mock_figure(out: str | Path, gid: int = 3, size: int = 128, seed: int = 0) -
     fig.tight_layout()
     out = Path(out)
     fig.savefig(out, dpi=120)
-    plt.close(fig)
     return out

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from physics import guarded_ratio
+
 __all__ = ["pool_factor", "pool_map", "pool_to"]
 
 
@@ -33,7 +35,7 @@ def pool_map(x: torch.Tensor, factor: int, weight: torch.Tensor | None = None) -
         return F.avg_pool2d(x[None, None], factor)[0, 0]
     num = F.avg_pool2d((x * weight)[None, None], factor)[0, 0]
     den = F.avg_pool2d(weight[None, None], factor)[0, 0]
-    return torch.where(den > 0, num / torch.where(den > 0, den, 1.0), 0.0)
+    return guarded_ratio(num, den, 0.0)
 
 
 def pool_to(x: torch.Tensor, size: int, mass_weighted: bool, gas: torch.Tensor | None, where: str) -> torch.Tensor:

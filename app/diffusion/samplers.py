@@ -9,6 +9,9 @@ Discrete DDPM/DDIM samplers run on the σ grid of a VP schedule
 (``σ_t = sqrt((1 − ᾱ_t)/ᾱ_t)``, with ``x = x_vp / sqrt(ᾱ_t)``): DDIM(η) is the ancestral
 step below, so DDIM(η = 0) is exactly an Euler step and DDIM(η = 1) is DDPM's ancestral
 sampler with the posterior variance β̃.
+
+Shapes: ``x`` any shape (``(B, C, H, W)`` maps in normalised units); ``sigmas`` ``(n + 1,)``
+float64 on x's device; the denoiser takes a 0-d σ and returns x's shape.
 """
 
 from __future__ import annotations
@@ -28,13 +31,16 @@ __all__ = [
     "karras_sigmas",
     "lms_coefficients",
     "sample_ddim",
+    "sample_ddpm",
     "sample_dpmpp_2m",
     "sample_euler",
     "sample_heun",
     "sample_lms",
 ]
 
+#: ``denoise(x, sigma) → D(x; σ)``, the condition bound in; returns x's shape
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: the samplers by name, each ``sampler(denoise, x, sigmas, **options) → x`` at the grid's last σ
 SAMPLERS: Registry[Callable[..., torch.Tensor]] = Registry("sampler")
 
 
@@ -80,11 +86,8 @@ def ddpm_sigmas(
 
 
 def _d(x: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor) -> torch.Tensor:
+    """The ODE slope ``dx/dσ = (x − D(x; σ)) / σ``."""
     return (x - denoised) / sigma
-
-
-def _sig(s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return s.to(device=x.device, dtype=torch.float64)
 
 
 # ------------------------------------------------------------------------ samplers
@@ -135,7 +138,8 @@ def sample_heun(
 
 
 def lms_coefficients(sigmas: np.ndarray | torch.Tensor, i: int, order: int) -> np.ndarray:
-    """``c_j = ∫_{σ_i}^{σ_{i+1}} ℓ_j(τ) dτ`` for the Lagrange basis on ``σ_i, σ_{i−1}, …`` (exact)."""
+    """``c_j = ∫_{σ_i}^{σ_{i+1}} ℓ_j(τ) dτ`` for the Lagrange basis on ``σ_i, σ_{i−1}, …`` (exact):
+    ``(order,)`` float64 from a grid ``sigmas`` ``(n + 1,)``."""
     s = np.asarray(sigmas, dtype=np.float64)
     nodes = [s[i - j] for j in range(order)]
     coeffs = []

@@ -1,18 +1,17 @@
-"""What every generator family shares: the U-Net from a config dict, EMA weights, physics
-scores during validation, prediction in physical units, and exact resumption."""
+"""What every generator family shares: the shared options, the U-Net from a config dict, the
+data contract, physics scores during validation and test, and prediction in physical units."""
 
 from __future__ import annotations
 
-import copy
-import random
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch import nn
 
+from app.data.contract import DataContract
 from app.data.domains import get_domain
+from app.families.callbacks import GlobalRNGState, ema
 from app.families.inference import SCORE_CLAMP, generate_physical, index_noise
 from app.nets import UNet
 from validation import PhysicsMetrics
@@ -45,26 +44,52 @@ def build_unet(
 class Translator(L.LightningModule):
     """Base LightningModule of the generator families (subclasses define the loss and ``generate``).
 
-    Shared options: ``target_channels`` (one per target domain; linked to ``data.targets``
-    by the CLI), ``lr``,
-    ``ema_decay`` (0 disables EMA; validation and sampling use the EMA weights),
-    ``val_maps`` (validation views, by dataset index, that are generated and scored with
-    ``validation.PhysicsMetrics`` each epoch), ``score_weights`` (weights of ``val/physics_score``),
-    ``sample_seed`` (fixed seed of validation/prediction sampling).
+    Args:
+        target_channels: one per target domain (linked to ``data.targets`` by the CLI).
+        lr: learning rate of the optimiser(s).
+        ema_decay: EMA of the weights (0 disables; warm-up ``min(decay, (1+n)/(10+n))``).
+            Validation, test, prediction and saved checkpoints use the EMA weights.
+        val_maps: the first ``val_maps`` views (by dataset index) of each validation or test
+            split are generated and scored with ``validation.PhysicsMetrics``.
+        score_weights: weights of ``val/physics_score`` (``validation.DEFAULT_WEIGHTS``).
+        sample_seed: fixed seed of validation / test / prediction sampling.
+
+    At set-up the model receives the data's ``app.data.DataContract`` (``self.data``); it
+    never reaches into the data module at run time.
     """
 
     net: nn.Module
+    data: DataContract | None = None
 
-    def _init_common(self, target_channels: int, ema_decay: float) -> None:
+    def __init__(
+        self,
+        *,
+        target_channels: int = 1,
+        lr: float = 2e-4,
+        ema_decay: float = 0.999,
+        val_maps: int = 16,
+        score_weights: dict[str, float] | None = None,
+        sample_seed: int = 1234,
+    ) -> None:
+        super().__init__()
         if target_channels < 1:
             raise ValueError(f"model.target_channels must be >= 1, got {target_channels}")
         if not 0 <= ema_decay < 1:
             raise ValueError(f"model.ema_decay must be in [0, 1), got {ema_decay}")
-        self.ema_net = copy.deepcopy(self.net).requires_grad_(False) if ema_decay > 0 else None
+        if lr < 0 or val_maps < 0:
+            raise ValueError(f"model.lr and model.val_maps must be >= 0, got {lr} and {val_maps}")
+        self.save_hyperparameters()  # the subclass's arguments too (Lightning walks the __init__ frames)
+        self.checkpoint_info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ hooks for families
     def training_loss(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
+        """The training objective on a batch (normalised units); ``val/loss`` uses it too."""
         raise NotImplementedError
+
+    def validation_loss(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
+        """``val/loss`` and ``test/loss`` (normalised units): the training objective unless a family
+        trains in its own ``training_step`` (pix2pix)."""
+        return self.training_loss(batch, generator)
 
     def generate(
         self,
@@ -80,27 +105,35 @@ class Translator(L.LightningModule):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ shared machinery
-    @property
-    def inference_net(self) -> nn.Module:
-        return self.ema_net if self.ema_net is not None else self.net
+    def configure_callbacks(self) -> list[L.Callback]:
+        """EMA weights (Lightning's ``WeightAveraging``) and exact-resumption RNG states."""
+        extra: list[L.Callback] = [GlobalRNGState()]
+        if self.hparams.ema_decay > 0:
+            extra.append(ema(self.hparams.ema_decay))
+        return extra
 
     def setup(self, stage: str) -> None:
-        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if dm is None or not hasattr(dm, "targets"):
-            return
-        if len(dm.targets) != self.hparams.target_channels:
+        """Take the data contract from the trainer's data module and build the physics metrics."""
+        dm = self.trainer.datamodule
+        if not callable(getattr(dm, "contract", None)):
+            raise TypeError(
+                f"{type(self).__name__} needs a galchemy data module (app.data.GalaxyDataModule), got "
+                f"{type(dm).__name__}: pass datamodule=… to the Trainer"
+            )
+        data: DataContract = dm.contract()
+        if len(data.targets) != self.hparams.target_channels:
             raise ValueError(
                 f"model.target_channels is {self.hparams.target_channels} but data.targets lists "
-                f"{len(dm.targets)} domain(s) {dm.targets}"
+                f"{len(data.targets)} domain(s) {list(data.targets)}"
             )
-        size = dm.hparams.size
         try:
             if hasattr(self.net, "check_size"):
-                self.net.check_size(size, size)
+                self.net.check_size(data.size, data.size)
         except ValueError as err:
-            raise ValueError(f"data.size={size} does not fit model.net: {err}") from None
-        domains = {d: (get_domain(d).kind, get_domain(d).unit) for d in dm.targets}
-        self.val_metrics = PhysicsMetrics((size, size), domains, weights=self.hparams.get("score_weights"))
+            raise ValueError(f"data.size={data.size} does not fit model.net: {err}") from None
+        self.data = data
+        domains = {d: get_domain(d) for d in data.targets}
+        self.val_metrics = PhysicsMetrics((data.size,) * 2, domains, weights=self.hparams.get("score_weights"))
 
     def _check_finite(self, loss: torch.Tensor, what: str = "training loss") -> None:
         if not bool(torch.isfinite(loss)):
@@ -115,28 +148,24 @@ class Translator(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["source"].shape[0])
         return loss
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.ema_net is None:
-            return
-        step = self.global_step
-        decay = min(self.hparams.ema_decay, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for e, p in zip(self.ema_net.parameters(), self.net.parameters(), strict=True):
-                e.lerp_(p.detach(), 1 - decay)
-            for e, b in zip(self.ema_net.buffers(), self.net.buffers(), strict=True):
-                e.copy_(b)
-
     def _index_noise(self, batch: dict[str, Any]) -> torch.Tensor:
         """Initial noise ``(B, C, H, W)`` seeded by each map's dataset index (DDP- and batch-invariant)."""
         return index_noise(batch, self.hparams.target_channels, self.hparams.sample_seed)
 
+    def _to_physical(self) -> Any:
+        if self.data is None:
+            raise RuntimeError(
+                f"{type(self).__name__} has no data contract: run it through a Trainer with a data module, "
+                "or pass to_physical"
+            )
+        return self.data.to_physical
+
     def generate_physical(self, batch: dict[str, Any], to_physical=None, **overrides: Any):
         """Predictions of ``batch`` in normalised and physical units (``app.families.inference``)."""
-        if to_physical is None:
-            to_physical = self.trainer.datamodule.to_physical
         return generate_physical(
-            self, batch, to_physical, self.hparams.sample_seed, self.hparams.target_channels, **overrides
-        )
+            self, batch, to_physical or self._to_physical(), self.hparams.sample_seed,
+            self.hparams.target_channels, **overrides,
+        )  # fmt: skip
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """``val/loss`` on every batch; generated maps of the first ``val_maps`` views scored with physics."""
@@ -148,17 +177,17 @@ class Translator(L.LightningModule):
 
     def _evaluate(self, batch: dict[str, Any], batch_idx: int, stage: str) -> None:
         b = batch["source"].shape[0]
-        loss = self.training_loss(
+        loss = self.validation_loss(
             batch, generator=torch.Generator().manual_seed(self.hparams.sample_seed + batch_idx)
         )
         self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=b, sync_dist=True)
         keep = batch["index"] < self.hparams.val_maps
-        if not bool(keep.any()) or getattr(self, "val_metrics", None) is None:
+        if not bool(keep.any()):
             return
         sub = {k: v[keep] if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
         out = self.generate_physical(sub)
         self.log(f"{stage}/clamped_fraction", out.clamped_fraction, batch_size=out.physical.shape[0], sync_dist=True)
-        phys_true = self.trainer.datamodule.to_physical(sub["target"].double())
+        phys_true = self._to_physical()(sub["target"].double())
         self.val_metrics.update(out.physical, phys_true, out.normalised, sub["target"])
 
     def on_validation_epoch_end(self) -> None:
@@ -193,30 +222,21 @@ class Translator(L.LightningModule):
     def configure_optimizers(self):
         return torch.optim.AdamW(self.net.parameters(), lr=self.hparams.lr, weight_decay=0.0)
 
-    # ------------------------------------------------------------------ exact resumption
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Save the global RNG states (as tensors and numbers: safe for ``weights_only`` loading)."""
-        _, keys, pos, has_gauss, gauss = np.random.get_state()  # noqa: NPY002 - the legacy global state is what code may use
-        version, internal, gauss_next = random.getstate()
-        checkpoint["rng_states"] = {
-            "torch": torch.get_rng_state(),
-            "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                      "has_gauss": int(has_gauss), "gauss": float(gauss)},
-            "python": {"version": int(version), "internal": torch.tensor(internal, dtype=torch.int64),
-                       "gauss_next": gauss_next},
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        }  # fmt: skip
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (e.g. by ``ddp_spawn``) without the data contract, which refers to the data
+        module and its maps; ``setup`` hands the contract over again in the new process."""
+        state = dict(super().__getstate__())
+        state["data"] = None
+        return state
 
+    # ------------------------------------------------------------------ checkpoints
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore the global RNG states, so a resumed run draws the same noise as an uninterrupted one."""
-        states = checkpoint.get("rng_states")
-        if not states:
-            return
-        torch.set_rng_state(states["torch"])
-        n = states["numpy"]
-        legacy = ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"])
-        np.random.set_state(legacy)  # noqa: NPY002 - restoring the legacy global state
-        p = states["python"]
-        random.setstate((p["version"], tuple(int(v) for v in p["internal"].tolist()), p["gauss_next"]))
-        if states["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(states["cuda"])
+        """Record the checkpoint's epoch and step (for reports); read checkpoints of the own EMA
+        (``ema_net.*`` keys, before Lightning's weight averaging) with their EMA weights."""
+        self.checkpoint_info = {"epoch": checkpoint.get("epoch"), "global_step": checkpoint.get("global_step")}
+        state = checkpoint.get("state_dict", {})
+        if any(k.startswith("ema_net.") for k in state):
+            raw = {k: v for k, v in state.items() if not k.startswith("ema_net.")}
+            checkpoint["current_model_state"] = raw
+            checkpoint["state_dict"] = {**raw, **{k[4:]: v for k, v in state.items() if k.startswith("ema_net.")}}
+            checkpoint["averaging_state"] = {"n_averaged": torch.tensor(checkpoint.get("global_step", 0))}

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from app.data.contract import DataContract, fit_picks
 from app.data.transforms import MapTransform, make_transform
 from app.families.base import Translator
 from validation.baselines import BASELINES, Units, make_baseline
@@ -20,13 +21,12 @@ from validation.baselines import BASELINES, Units, make_baseline
 __all__ = ["BaselineModel", "FittedBaseline"]
 
 
-def _log_transforms(dm: Any, train: dict[str, Any]) -> dict[str, MapTransform]:
+def _log_transforms(data: DataContract, train: dict[str, Any]) -> dict[str, MapTransform]:
     """``log10`` transforms (automatic floor) of the source and target domains fitted on the
     physical training maps: the baselines' own working space, whatever the data's transforms."""
-    n = len(train["physical_source"])
-    picks = torch.linspace(0, n - 1, min(n, dm.hparams.fit_maps)).round().long().unique()  # as the data's fit
-    stacks = {dm.source: train["physical_source"][picks, None],
-              **{d: train["physical_target"][picks][:, [c]] for c, d in enumerate(dm.targets)}}  # fmt: skip
+    picks = fit_picks(len(train["physical_source"]), data.fit_maps)  # the views the data's transforms saw
+    stacks = {data.source: train["physical_source"][picks, None],
+              **{d: train["physical_target"][picks][:, [c]] for c, d in enumerate(data.targets)}}  # fmt: skip
     return {d: make_transform(d, "log10", "log10").fit(lambda x=x: iter(x)) for d, x in stacks.items()}
 
 
@@ -39,13 +39,13 @@ class FittedBaseline:
     therefore the same predictors whatever transforms a model was trained with.
     """
 
-    def __init__(self, method: str, dm: Any, bins: int = 64, train: dict[str, Any] | None = None) -> None:
-        train = dm.maps("train") if train is None else train
-        self.own = _log_transforms(dm, train)
-        self.source, self.targets = dm.source, list(dm.targets)
-        self.data = dm.transforms
+    def __init__(self, method: str, data: DataContract, bins: int = 64, train: dict[str, Any] | None = None) -> None:
+        train = data.maps("train") if train is None else train
+        self.own = _log_transforms(data, train)
+        self.source, self.targets = data.source, list(data.targets)
+        self.data_transforms = data.transforms
         # the source back to physical units exactly (no snap: the baseline was fitted on the read maps)
-        self.data_source = dataclasses.replace(dm.transforms[dm.source], snap=False)
+        self.data_source = dataclasses.replace(data.transforms[data.source], snap=False)
         units = Units(
             source_to_physical=lambda x: self.own[self.source].inverse(x),
             target_to_physical=lambda y: self._each(y, "inverse"),
@@ -68,7 +68,7 @@ class FittedBaseline:
         """Prediction normalised by the data's transforms for ``source`` normalised by them."""
         own_source = self.own[self.source].forward(self.data_source.inverse(source.double()))
         physical = self._each(self.baseline.predict(own_source), "inverse")
-        return self._each(physical, "forward", self.data).to(source.dtype)
+        return self._each(physical, "forward", self.data_transforms).to(source.dtype)
 
 
 class BaselineModel(Translator):
@@ -80,24 +80,25 @@ class BaselineModel(Translator):
     Args:
         method: which baseline (``validation.baselines.BASELINES``).
         bins: source bins of the lookup table.
-        target_channels, val_maps, score_weights, sample_seed: as for every family.
+        target_channels, val_maps, score_weights, sample_seed: as for every family
+            (``Translator``); a baseline has no weights, so no ``lr`` and no EMA.
     """
 
     def __init__(
         self,
         method: str = "lookup",
         bins: int = 64,
+        *,
         target_channels: int = 1,
         val_maps: int = 64,
         score_weights: dict[str, float] | None = None,
         sample_seed: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(target_channels=target_channels, lr=0.0, ema_decay=0.0, val_maps=val_maps,
+                         score_weights=score_weights, sample_seed=sample_seed)  # fmt: skip
         if method not in BASELINES:
             raise ValueError(f"model.method: unknown baseline {method!r}; choose one of {sorted(BASELINES)}")
-        self.save_hyperparameters()
         self.net = nn.Identity()
-        self._init_common(target_channels, 0.0)
         self.fitted: FittedBaseline | None = None
 
     def setup(self, stage: str) -> None:
@@ -106,13 +107,13 @@ class BaselineModel(Translator):
             raise ValueError(
                 "baselines are fitted on the training split, not trained: use validate, test or predict"
             )
-        self.fitted = FittedBaseline(self.hparams.method, self.trainer.datamodule, self.hparams.bins)
+        self.fitted = FittedBaseline(self.hparams.method, self.data, self.hparams.bins)
 
     def generate(self, source: torch.Tensor, generator=None, noise=None, **overrides: Any) -> torch.Tensor:
         if self.fitted is None:
             raise RuntimeError("the baseline is not fitted (run it through a Trainer with a data module)")
         return self.fitted.generate(source)
 
-    def training_loss(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
+    def validation_loss(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
         """Mean squared error of the prediction in normalised units (logged as ``val/loss``)."""
         return torch.mean((self.generate(batch["source"]) - batch["target"]) ** 2)

@@ -29,7 +29,6 @@ class Diffusion(Translator):
     def __init__(
         self,
         net: dict[str, Any] | None = None,
-        target_channels: int = 1,
         parameterization: str = "edm",
         schedule: str = "linear",
         timesteps: int = 1000,
@@ -43,14 +42,10 @@ class Diffusion(Translator):
         eta: float = 0.0,
         spacing: str = "trailing",
         churn: float = 0.0,
-        lr: float = 2e-4,
-        ema_decay: float = 0.999,
-        val_maps: int = 16,
-        score_weights: dict[str, float] | None = None,
-        sample_seed: int = 1234,
+        **common: Any,
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
+        super().__init__(**common)
+        target_channels = self.hparams.target_channels
         SAMPLERS.get(sampler, "model.sampler")
         if steps < 1:
             raise ValueError(f"model.steps must be >= 1, got {steps}")
@@ -59,7 +54,6 @@ class Diffusion(Translator):
         make_parameterization(parameterization, schedule=schedule, timesteps=timesteps)  # validates names
         time = "fourier" if parameterization == "edm" else "sinusoidal"
         self.net = build_unet(net, 1 + target_channels, target_channels, time)
-        self._init_common(target_channels, ema_decay)
         initial = 1.0 if sigma_data == "auto" else float(sigma_data)
         self.register_buffer("sigma_data", torch.tensor(initial, dtype=torch.float64))
         self.register_buffer("sigma_data_measured", torch.tensor(sigma_data != "auto"))
@@ -82,7 +76,7 @@ class Diffusion(Translator):
         """Measure σ_data on (up to 8 batches of) the normalised training targets, once."""
         if bool(self.sigma_data_measured):
             return
-        loader = self.trainer.datamodule.train_dataloader()
+        loader = self.data.train_batches()
         total, total_sq, n = 0.0, 0.0, 0
         for i, batch in enumerate(loader):
             t = batch["target"].double()
@@ -114,8 +108,8 @@ class Diffusion(Translator):
             if noise is not None
             else torch.randn(shape, generator=generator, device=source.device, dtype=source.dtype)
         )
-        start = float(sigmas[0]) if param.name == "edm" else float((1 + sigmas[0] ** 2) ** 0.5)
-        net = self.inference_net
+        start = param.initial_noise_scale(sigmas)
+        net = self.net
         with torch.no_grad():
             denoise = param.denoiser(lambda x, t: net(x, t), source)
             return sampler(denoise, z * start, sigmas, eta=h["eta"], churn=h["churn"], generator=generator)

@@ -68,21 +68,16 @@ class InDI(Translator):
     def __init__(
         self,
         net: dict[str, Any] | None = None,
-        target_channels: int = 1,
         steps: int = 1,
         eps0: float = 0.0,
         noise_schedule: str = "constant",
         p_one: float = 0.1,
         concat_source: bool = True,
         loss: str = "l2",
-        lr: float = 2e-4,
-        ema_decay: float = 0.999,
-        val_maps: int = 16,
-        score_weights: dict[str, float] | None = None,
-        sample_seed: int = 1234,
+        **common: Any,
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
+        super().__init__(**common)
+        target_channels = self.hparams.target_channels
         if steps < 1:
             raise ValueError(f"model.steps must be >= 1, got {steps}")
         if noise_schedule not in ("constant", "brownian"):
@@ -97,7 +92,6 @@ class InDI(Translator):
                 "network's errors (docs/families.md); use steps=1 or eps0 > 0", steps
             )  # fmt: skip
         self.net = build_unet(net, target_channels + (1 if concat_source else 0), target_channels, "fourier")
-        self._init_common(target_channels, ema_decay)
 
     def _f(self, net, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         inp = torch.cat([y[:, :1], x_t], dim=1) if self.hparams.concat_source else x_t
@@ -126,7 +120,7 @@ class InDI(Translator):
     ) -> torch.Tensor:
         steps = int(overrides.get("steps", self.hparams.steps))
         y = source.expand(source.shape[0], self.hparams.target_channels, *source.shape[-2:])
-        net = self.inference_net
+        net = self.net
         with torch.no_grad():
             return indi_sample(
                 lambda x, t: self._f(net, x, t, source), y, steps, self.hparams.eps0,

@@ -25,22 +25,17 @@ class Pix2Pix(Translator):
     def __init__(
         self,
         net: dict[str, Any] | None = None,
-        target_channels: int = 1,
         discriminator: dict[str, Any] | None = None,
         gan_loss: str = "bce",
         l1_weight: float = 100.0,
-        lr: float = 2e-4,
         beta1: float = 0.5,
         epochs_constant: int = 100,
         epochs_decay: int = 100,
         gradient_clip: float = 0.0,
-        ema_decay: float = 0.999,
-        val_maps: int = 16,
-        score_weights: dict[str, float] | None = None,
-        sample_seed: int = 1234,
+        **common: Any,
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
+        super().__init__(**common)
+        target_channels = self.hparams.target_channels
         if gan_loss not in ("bce", "lsgan"):
             raise ValueError(f"model.gan_loss: unknown {gan_loss!r}; choose bce or lsgan")
         self.automatic_optimization = False
@@ -49,7 +44,6 @@ class Pix2Pix(Translator):
             self.discriminator = PatchDiscriminator(1 + target_channels, **(discriminator or {}))
         except TypeError as err:
             raise ValueError(f"model.discriminator: {err}") from None
-        self._init_common(target_channels, ema_decay)
 
     def _gan(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
         target = torch.ones_like(logits) if real else torch.zeros_like(logits)
@@ -57,9 +51,9 @@ class Pix2Pix(Translator):
             return F.binary_cross_entropy_with_logits(logits, target)
         return F.mse_loss(logits, target)
 
-    def training_loss(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
-        """Validation loss: the L1 distance of the generator's map (normalised units)."""
-        return F.l1_loss(self.inference_net(batch["source"]), batch["target"])
+    def validation_loss(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
+        """The L1 distance of the generator's map (normalised units); training is ``training_step``'s."""
+        return F.l1_loss(self.net(batch["source"]), batch["target"])
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
@@ -104,7 +98,7 @@ class Pix2Pix(Translator):
         **overrides: Any,
     ) -> torch.Tensor:
         with torch.no_grad():
-            return self.inference_net(source)
+            return self.net(source)
 
     def configure_optimizers(self):
         h = self.hparams

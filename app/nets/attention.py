@@ -27,6 +27,7 @@ class SpatialSelfAttention(nn.Module):
         self.proj = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` → ``(B, C, H, W)``: every position attends to every position."""
         b, c, h, w = x.shape
         qkv = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, h * w)
         q, k, v = (t.transpose(-1, -2) for t in qkv.unbind(1))  # (B, heads, HW, d)
@@ -45,5 +46,7 @@ class AttentionGate(nn.Module):
         self.psi = nn.Conv2d(inter, 1, 1)
 
     def forward(self, skip: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        """``skip`` ``(B, C_skip, H, W)`` weighted by ``α ∈ (0, 1)`` ``(B, 1, H, W)`` computed with
+        the decoder signal ``gate`` ``(B, C_gate, H, W)`` (same H, W); returns ``skip``'s shape."""
         alpha = torch.sigmoid(self.psi(F.relu(self.w_x(skip) + self.w_g(gate))))
         return skip * alpha

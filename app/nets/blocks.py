@@ -5,7 +5,9 @@ Every block is ``Block(in_ch, out_ch, emb_dim, mixing, options)`` with
 is scale-and-shift (FiLM) after the block's second normalisation. Blocks that mix
 globally (``attention``, ``vit``, ``mamba``) do so only where ``mixing`` is True (the
 low-resolution levels chosen by the U-Net); elsewhere they are residual blocks. A new
-block type is one class decorated with ``@BLOCKS.register(name)``.
+block type is one ``Block`` subclass decorated with ``@BLOCKS.register(name)``; a block that
+tokenises maps into patches says how large they are in ``Block.patch_size`` (the U-Net
+reads it to check map sizes), so no other module names block types.
 """
 
 from __future__ import annotations
@@ -21,14 +23,28 @@ from app.nets.attention import SpatialSelfAttention, attention
 from app.nets.mamba import VisionMamba2D
 from app.registry import Registry
 
-__all__ = ["BLOCKS", "BlockOptions", "group_norm"]
-
-BLOCKS: Registry[type[nn.Module]] = Registry("block type")
+__all__ = [
+    "BLOCKS",
+    "AttentionBlock",
+    "Block",
+    "BlockOptions",
+    "MambaBlock",
+    "ResidualBlock",
+    "TransformerLayer",
+    "VanillaBlock",
+    "ViTBlock",
+    "group_norm",
+    "sincos_2d",
+]
 
 
 @dataclass(frozen=True)
 class BlockOptions:
-    """Settings shared by the blocks of one U-Net."""
+    """Settings shared by the blocks of one U-Net (``vit_*`` / ``mamba_*`` for those blocks only).
+
+    ``mamba_scan_backend``: ``auto``, ``torch`` or ``cuda`` (``app.nets.scan``), resolved once
+    when each Mamba mixer is built.
+    """
 
     dropout: float = 0.0
     groups: int = 8
@@ -39,12 +55,29 @@ class BlockOptions:
     mamba_patch: int = 1
     mamba_d_state: int = 8
     mamba_expand: int = 2
+    mamba_scan_backend: str = "auto"
 
 
 def group_norm(channels: int, groups: int) -> nn.GroupNorm:
     """GroupNorm with the largest group count ≤ ``groups`` that divides ``channels``."""
     g = max(d for d in range(1, min(groups, channels) + 1) if channels % d == 0)
     return nn.GroupNorm(g, channels)
+
+
+class Block(nn.Module):
+    """Base of the U-Net blocks: ``Block(in_ch, out_ch, emb_dim, mixing, options)``, then
+    ``forward(x (B, in_ch, H, W), emb (B, emb_dim) | None) → (B, out_ch, H, W)``."""
+
+    @classmethod
+    def patch_size(cls, options: BlockOptions) -> int:
+        """Side [pixels] of the patches this block type tokenises maps into where it mixes (1: none).
+
+        The U-Net needs H and W at every mixing level to be multiples of it.
+        """
+        return 1
+
+
+BLOCKS: Registry[type[Block]] = Registry("block type")
 
 
 class _FiLM(nn.Module):
@@ -55,6 +88,7 @@ class _FiLM(nn.Module):
         self.proj = nn.Linear(emb_dim, 2 * channels) if emb_dim else None
 
     def forward(self, h: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
+        """``h`` ``(B, C, H, W)``, ``emb`` ``(B, emb_dim)`` or None → ``(B, C, H, W)``."""
         if self.proj is None or emb is None:
             return h
         scale, shift = self.proj(F.silu(emb))[:, :, None, None].chunk(2, dim=1)
@@ -62,7 +96,7 @@ class _FiLM(nn.Module):
 
 
 @BLOCKS.register("vanilla")
-class VanillaBlock(nn.Module):
+class VanillaBlock(Block):
     """(conv 3×3 → norm → act) × 2, FiLM after the second norm."""
 
     def __init__(
@@ -77,13 +111,14 @@ class VanillaBlock(nn.Module):
         self.dropout = nn.Dropout(options.dropout)
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` ``(B, in_ch, H, W)``, ``emb`` ``(B, emb_dim)`` or None → ``(B, out_ch, H, W)``."""
         h = F.silu(self.norm1(self.conv1(x)))
         h = self.conv2(self.dropout(h))
         return F.silu(self.film(self.norm2(h), emb))
 
 
 @BLOCKS.register("residual")
-class ResidualBlock(nn.Module):
+class ResidualBlock(Block):
     """Pre-activation residual block ``skip(x) + conv(act(FiLM(norm(conv(act(norm(x)))))))``."""
 
     def __init__(
@@ -99,6 +134,7 @@ class ResidualBlock(nn.Module):
         self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` ``(B, in_ch, H, W)``, ``emb`` ``(B, emb_dim)`` or None → ``(B, out_ch, H, W)``."""
         h = self.conv1(F.silu(self.norm1(x)))
         h = F.silu(self.film(self.norm2(h), emb))
         return self.skip(x) + self.conv2(self.dropout(h))
@@ -115,6 +151,7 @@ class AttentionBlock(ResidualBlock):
         self.attn = SpatialSelfAttention(out_ch, options.heads, options.groups) if mixing else None
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` ``(B, in_ch, H, W)``, ``emb`` ``(B, emb_dim)`` or None → ``(B, out_ch, H, W)``."""
         h = super().forward(x, emb)
         return self.attn(h) if self.attn is not None else h
 
@@ -149,6 +186,7 @@ class TransformerLayer(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Tokens ``(B, L, dim)`` → ``(B, L, dim)``."""
         b, n, d = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         x = x + self.proj(attention(q, k, v).transpose(1, 2).reshape(b, n, d))
@@ -158,6 +196,11 @@ class TransformerLayer(nn.Module):
 @BLOCKS.register("vit")
 class ViTBlock(ResidualBlock):
     """Residual block followed, where ``mixing``, by transformer layers over patch tokens."""
+
+    @classmethod
+    def patch_size(cls, options: BlockOptions) -> int:
+        """``options.vit_patch``."""
+        return options.vit_patch
 
     def __init__(
         self, in_ch: int, out_ch: int, emb_dim: int | None, mixing: bool, options: BlockOptions
@@ -174,6 +217,7 @@ class ViTBlock(ResidualBlock):
         )
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` ``(B, in_ch, H, W)``, ``emb`` ``(B, emb_dim)`` or None → ``(B, out_ch, H, W)``."""
         h = super().forward(x, emb)
         if self.layers is None:
             return h
@@ -193,16 +237,23 @@ class ViTBlock(ResidualBlock):
 class MambaBlock(ResidualBlock):
     """Residual block followed, where ``mixing``, by a four-direction 2-D Mamba (residual)."""
 
+    @classmethod
+    def patch_size(cls, options: BlockOptions) -> int:
+        """``options.mamba_patch``."""
+        return options.mamba_patch
+
     def __init__(
         self, in_ch: int, out_ch: int, emb_dim: int | None, mixing: bool, options: BlockOptions
     ) -> None:
         super().__init__(in_ch, out_ch, emb_dim, mixing, options)
+        o = options
         self.mixer = (
-            VisionMamba2D(out_ch, options.mamba_patch, options.mamba_d_state, options.mamba_expand)
+            VisionMamba2D(out_ch, o.mamba_patch, o.mamba_d_state, o.mamba_expand, o.mamba_scan_backend)
             if mixing
             else None
         )
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` ``(B, in_ch, H, W)``, ``emb`` ``(B, emb_dim)`` or None → ``(B, out_ch, H, W)``."""
         h = super().forward(x, emb)
         return h + self.mixer(h) if self.mixer is not None else h

@@ -18,6 +18,12 @@ class PatchDiscriminator(nn.Module):
     """C64 → C128 → … (4×4 convs, stride 2) → C(s1) → 1-channel logits per patch.
 
     With ``n_layers = 3`` each output logit sees a 70×70 input patch.
+
+    Args:
+        in_channels: condition + map channels (they are concatenated).
+        base_channels: width of the first conv; doubled per layer up to 8×.
+        n_layers: normalised conv layers after the first (≥ 1; all stride 2 but the last).
+        norm: ``instance``, ``batch`` or ``none``.
     """
 
     def __init__(
@@ -41,7 +47,8 @@ class PatchDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, condition: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, 1, H', W')`` for the pair (condition, image)."""
+        """Logits ``(B, 1, H', W')`` for the pair ``condition`` ``(B, C_c, H, W)``, ``image``
+        ``(B, C_i, H, W)`` (``C_c + C_i = in_channels``)."""
         return self.net(torch.cat([condition, image], dim=1))
 
     def receptive_field(self) -> int:

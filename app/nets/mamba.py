@@ -2,7 +2,10 @@
 
 ``Mamba`` keeps mamba-ssm's parameter names (``in_proj``, ``conv1d``, ``x_proj``,
 ``dt_proj``, ``A_log``, ``D``, ``out_proj``) and initialisation, so state dicts are
-interchangeable. ``VisionMamba2D`` tokenises a feature map into patches and scans the
+interchangeable (mamba-ssm's ``_no_weight_decay`` flags on ``A_log`` and ``D`` are not
+kept: the families train without weight decay). The scan backend is resolved once, when
+the block is built (``scan_backend``; ``"auto"`` defers to ``GALCHEMY_SCAN_BACKEND``, see
+``app.nets.scan``). ``VisionMamba2D`` tokenises a feature map into patches and scans the
 token grid in four orders (row-major, column-major, and both reversed) with one shared
 ``Mamba`` in a single batched scan, then averages the un-permuted outputs: every output
 token sees every input token.
@@ -16,13 +19,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app.nets.scan import selective_scan
+from app.nets.scan import resolve_scan_backend, selective_scan
 
 __all__ = ["Mamba", "VisionMamba2D", "cross_scan_orders"]
 
 
 class Mamba(nn.Module):
-    """Selective state-space mixer on ``(batch, L, d_model)`` sequences."""
+    """Selective state-space mixer on ``(batch, L, d_model)`` sequences.
+
+    Args:
+        d_model: token width.
+        d_state: state size N per channel.
+        d_conv: width of the causal depthwise convolution.
+        expand: inner width ``d_inner = expand · d_model``.
+        dt_rank: rank of the Δ projection (default ``⌈d_model / 16⌉``).
+        dt_min, dt_max: range of the initial Δ (log-uniform).
+        scan_backend: ``auto``, ``torch`` or ``cuda`` (``app.nets.scan.BACKENDS``), resolved
+            here once (``"auto"`` reads ``GALCHEMY_SCAN_BACKEND``) and kept as ``self.scan_backend``.
+    """
 
     def __init__(
         self,
@@ -39,7 +53,7 @@ class Mamba(nn.Module):
         self.d_inner = expand * d_model
         self.d_state = d_state
         self.dt_rank = dt_rank or math.ceil(d_model / 16)
-        self.scan_backend = scan_backend
+        self.scan_backend = resolve_scan_backend(scan_backend)
         self.in_proj = nn.Linear(d_model, 2 * self.d_inner, bias=False)
         self.conv1d = nn.Conv1d(self.d_inner, self.d_inner, d_conv, groups=self.d_inner, padding=d_conv - 1)
         self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * d_state, bias=False)
@@ -51,8 +65,6 @@ class Mamba(nn.Module):
         a = torch.arange(1, d_state + 1, dtype=torch.float32).repeat(self.d_inner, 1)
         self.A_log = nn.Parameter(torch.log(a))
         self.D = nn.Parameter(torch.ones(self.d_inner))
-        self.A_log._no_weight_decay = True  # type: ignore[attr-defined]
-        self.D._no_weight_decay = True  # type: ignore[attr-defined]
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -80,16 +92,26 @@ def cross_scan_orders(height: int, width: int, device: torch.device | None = Non
 
 
 class VisionMamba2D(nn.Module):
-    """Patch tokens of ``(B, C, H, W)`` mixed by a four-direction Mamba; returns ``(B, C, H, W)``."""
+    """Patch tokens of ``(B, C, H, W)`` mixed by a four-direction Mamba; returns ``(B, C, H, W)``.
 
-    def __init__(self, channels: int, patch: int = 1, d_state: int = 16, expand: int = 2) -> None:
+    Args:
+        channels: C.
+        patch: patch side p (H and W must be multiples); tokens are ``C·p²`` wide.
+        d_state, expand: the ``Mamba`` mixer's.
+        scan_backend: the ``Mamba`` mixer's (resolved once, at construction).
+    """
+
+    def __init__(
+        self, channels: int, patch: int = 1, d_state: int = 16, expand: int = 2, scan_backend: str = "auto"
+    ) -> None:
         super().__init__()
         self.patch = patch
         dim = channels * patch * patch
         self.norm = nn.LayerNorm(dim)
-        self.mixer = Mamba(dim, d_state=d_state, expand=expand)
+        self.mixer = Mamba(dim, d_state=d_state, expand=expand, scan_backend=scan_backend)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` → ``(B, C, H, W)``: every output token sees every input token."""
         b, c, h, w = x.shape
         p = self.patch
         if h % p or w % p:

@@ -17,6 +17,13 @@ tensors, real A, fp32/fp16/bf16, N ≤ 256); everywhere else a pure-PyTorch chun
 additions — no division, no logarithm, no overflow at any L. It computes in float32 (float64
 for float64 inputs) and returns u's dtype. ``selective_scan_loop`` is the plain sequential
 recurrence, kept as a readable oracle and benchmark baseline (never the default).
+
+Choosing the backend: ``selective_scan(..., backend=...)`` does exactly what it is told
+(``"auto"``: the kernel when the call qualifies). Models resolve their backend once, when
+they are built (``Mamba(scan_backend=...)``, ``resolve_scan_backend``): there ``"auto"``
+defers to the environment variable ``GALCHEMY_SCAN_BACKEND`` (``auto``, ``torch`` or
+``cuda``) if it is set, so ``GALCHEMY_SCAN_BACKEND=torch`` forces the pure-PyTorch path in
+every model built afterwards; the scan itself never reads the environment.
 """
 
 from __future__ import annotations
@@ -30,9 +37,20 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-__all__ = ["cuda_scan_available", "scan_linear", "selective_scan", "selective_scan_loop"]
+__all__ = [
+    "BACKENDS",
+    "SCAN_BACKEND_ENV",
+    "cuda_scan_available",
+    "resolve_scan_backend",
+    "scan_linear",
+    "selective_scan",
+    "selective_scan_loop",
+]
 
+#: the scan backends: ``auto`` (the CUDA kernel when the call qualifies), ``torch``, ``cuda``
 BACKENDS = ("auto", "torch", "cuda")
+#: environment variable read by ``resolve_scan_backend`` when a model is built with ``"auto"``
+SCAN_BACKEND_ENV = "GALCHEMY_SCAN_BACKEND"
 
 
 # ------------------------------------------------------------------ the linear recurrence
@@ -173,7 +191,10 @@ class _SelectiveCore(torch.autograd.Function):
 
 
 def scan_linear(a: torch.Tensor, b: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-    """Differentiable ``h_t = a_t h_{t−1} + b_t`` along dim 0 of ``(L, ...)`` tensors."""
+    """Differentiable ``h_t = a_t h_{t−1} + b_t`` along dim 0 of ``(L, ...)`` tensors (h₋₁ = 0).
+
+    ``a`` and ``b`` have the same shape ``(L, ...)``; returns ``h`` of that shape.
+    """
     shape = b.shape
     h = _ChunkedScan.apply(a.reshape(shape[0], -1), b.reshape(shape[0], -1), chunk)
     return h.reshape(shape)
@@ -226,9 +247,25 @@ def _check(u, delta, A, B, C) -> None:
 # ------------------------------------------------------------------------- backends
 
 
+def resolve_scan_backend(backend: str = "auto") -> str:
+    """The backend a model will use: ``backend``, or for ``"auto"`` the value of
+    ``GALCHEMY_SCAN_BACKEND`` when that is set (read now, once). ValueError for unknown names."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown scan backend {backend!r}; choose one of {BACKENDS}")
+    if backend != "auto":
+        return backend
+    chosen = os.environ.get(SCAN_BACKEND_ENV, "auto") or "auto"
+    if chosen not in BACKENDS:
+        raise ValueError(f"{SCAN_BACKEND_ENV}={chosen!r}: unknown scan backend; choose one of {BACKENDS}")
+    return chosen
+
+
 @lru_cache(maxsize=1)
 def cuda_scan_available() -> bool:
-    """Whether mamba-ssm's selective-scan kernel can be imported (checked once)."""
+    """Whether mamba-ssm's selective-scan kernel can be imported (checked once).
+
+    The cache holds this one bool (the result of an import check), nothing device-bound.
+    """
     if importlib.util.find_spec("selective_scan_cuda") is None:
         return False
     try:
@@ -284,14 +321,14 @@ def selective_scan(
 ):
     """The selective scan (see the module docstring); returns ``out`` ``(batch, D, L)`` in u's dtype.
 
+    Shapes are the module docstring's (``u, delta, z`` ``(batch, D, L)``, ``A`` ``(D, N)``, …).
     With ``return_last_state`` it returns ``(out, h_{L−1})``, the state ``(batch, D, N)``.
-    ``backend``: ``"auto"`` (CUDA kernel when possible), ``"torch"`` or ``"cuda"``; the
-    environment variable ``GALCHEMY_SCAN_BACKEND`` overrides ``"auto"``.
+    ``backend``: ``"auto"`` (CUDA kernel when the call qualifies), ``"torch"`` or ``"cuda"``;
+    taken as given (models resolve ``GALCHEMY_SCAN_BACKEND`` once, ``resolve_scan_backend``).
+    ``chunk_size``: steps per chunk of the pure-PyTorch scan (default ≈ √L, a power of two).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown scan backend {backend!r}; choose one of {BACKENDS}")
-    if backend == "auto":
-        backend = os.environ.get("GALCHEMY_SCAN_BACKEND", "auto")
     _check(u, delta, A, B, C)
     if _use_cuda(u, A, backend):
         return _cuda_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
@@ -330,7 +367,10 @@ def selective_scan(
 def selective_scan_loop(
     u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, return_last_state=False
 ):
-    """The recurrence as a plain sequential loop in the inputs' dtype (oracle and baseline; slow)."""
+    """The recurrence as a plain sequential loop in the inputs' dtype (oracle and baseline; slow).
+
+    Same arguments, shapes and results as ``selective_scan`` (module docstring).
+    """
     _check(u, delta, A, B, C)
     dt = delta + (delta_bias[None, :, None] if delta_bias is not None else 0)
     if delta_softplus:

@@ -36,11 +36,15 @@ class UNet(nn.Module):
         block: block type (see ``app.nets.blocks.BLOCKS``).
         mixing_levels: levels (0 = full resolution) where attention / ViT / Mamba blocks mix
             globally; default the two lowest levels. The bottleneck always mixes.
-        time_embedding: None (no conditioning), ``"sinusoidal"`` or ``"fourier"``.
+        time_embedding: None (no conditioning), ``"sinusoidal"`` or ``"fourier"`` (the style of
+            ``app.nets.embeddings.TimeEmbedding``); ``time_features``: its number of features.
         attention_gates: gate the skip connections (Attention U-Net).
         downsample: ``conv3x3`` (default) or ``conv2x2`` (``DOWNSAMPLERS``).
         dropout, norm_groups, heads, vit_patch, vit_depth, mamba_patch, mamba_d_state,
-        mamba_expand: block options.
+        mamba_expand: block options (``BlockOptions``).
+        mamba_scan_backend: ``auto`` (default; the CUDA kernel when a call qualifies, or
+            ``GALCHEMY_SCAN_BACKEND`` when that is set at construction), ``torch`` or ``cuda``.
+            Resolved once, when the Mamba mixers are built.
     """
 
     def __init__(
@@ -64,6 +68,7 @@ class UNet(nn.Module):
         mamba_d_state: int = 8,
         mamba_expand: int = 2,
         downsample: str = "conv3x3",
+        mamba_scan_backend: str = "auto",
     ) -> None:
         super().__init__()
         block_cls = BLOCKS.get(block, "model.net.block")
@@ -79,10 +84,12 @@ class UNet(nn.Module):
         if bad:
             raise ValueError(f"model.net.mixing_levels: {bad} outside 0..{self.levels - 1}")
         self.mixing_levels = sorted(mixing)
-        self.patches = {"vit": vit_patch, "mamba": mamba_patch}.get(block, 1)
         opts = BlockOptions(
-            dropout, norm_groups, heads, vit_patch, vit_depth, 2.0, mamba_patch, mamba_d_state, mamba_expand
-        )
+            dropout=dropout, groups=norm_groups, heads=heads, vit_patch=vit_patch, vit_depth=vit_depth,
+            vit_mlp_ratio=2.0, mamba_patch=mamba_patch, mamba_d_state=mamba_d_state,
+            mamba_expand=mamba_expand, mamba_scan_backend=mamba_scan_backend,
+        )  # fmt: skip
+        self.patches = block_cls.patch_size(opts)
         emb_dim = 4 * base_channels if time_embedding else None
         self.time_embed = TimeEmbedding(time_embedding, emb_dim, time_features) if time_embedding else None
         widths = [base_channels * m for m in mults]
@@ -144,6 +151,8 @@ class UNet(nn.Module):
             raise ValueError(f"image size {height}x{width} is not divisible by 2^(levels-1) = {need}")
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` ``(B, in_channels, H, W)`` and, with a time embedding, ``t`` ``(B,)`` or a scalar
+        → ``(B, out_channels, H, W)``."""
         self.check_size(*x.shape[-2:])
         if self.time_embed is not None:
             if t is None:

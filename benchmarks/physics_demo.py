@@ -1,4 +1,7 @@
-"""``python -m physics.demo``: the physics statistics on maps with known answers.
+"""The physics statistics on maps with known answers.
+
+Usage: ``python benchmarks/physics_demo.py`` (or ``python -m benchmarks.physics_demo``
+from the repository root).
 
 Builds an exponential disk (Σ0 = 1e9 Msun/kpc², R_d = 3 kpc, 50 kpc field, 256²) and a
 Gaussian random field with P ∝ k⁻³, and prints what ``physics`` measures next to the

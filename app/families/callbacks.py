@@ -1,0 +1,75 @@
+"""The training machinery every family declares (``Translator.configure_callbacks``).
+
+* ``ema(decay)``: Lightning's ``WeightAveraging`` with an exponential moving average that
+  warms up as ``min(decay, (1 + n)/(10 + n))`` after ``n`` updates. Lightning swaps the
+  averaged weights in for validation and writes them as the checkpoint's ``state_dict``
+  (the raw weights go to ``current_model_state``, for resuming), so validation, test,
+  prediction and ``load_from_checkpoint`` all use the EMA weights.
+* ``GlobalRNGState``: the global torch / numpy / Python RNG states, saved with every
+  checkpoint and restored only when ``fit`` resumes from one, so a resumed run draws the
+  same random numbers as an uninterrupted one. Loading a model for inference leaves the
+  caller's RNG untouched.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import WeightAveraging
+
+__all__ = ["EMAAverage", "GlobalRNGState", "ema"]
+
+
+class EMAAverage:
+    """``avg_fn(averaged, current, n)`` of ``torch.optim.swa_utils.AveragedModel``: the EMA
+    ``averaged + (1 − d)(current − averaged)`` with ``d = min(decay, (1 + n)/(10 + n))``;
+    integer and boolean tensors (counters, flags) take the current value. A class, not a
+    closure, so DDP can pickle it."""
+
+    def __init__(self, decay: float) -> None:
+        if not 0 < decay < 1:
+            raise ValueError(f"EMA decay must be in (0, 1), got {decay}")
+        self.decay = decay
+
+    def __call__(self, averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        if not averaged.is_floating_point():
+            return current
+        d = min(self.decay, (1.0 + float(n)) / (10.0 + float(n)))
+        return averaged + (1.0 - d) * (current - averaged)
+
+
+def ema(decay: float) -> WeightAveraging:
+    """Lightning's weight averaging with the warm-up EMA of ``EMAAverage`` (parameters and buffers)."""
+    return WeightAveraging(avg_fn=EMAAverage(decay), use_buffers=True)
+
+
+class GlobalRNGState(L.Callback):
+    """Saves the global RNG states in each checkpoint; restores them when ``fit`` resumes."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """The states as tensors and numbers (safe for ``weights_only`` loading)."""
+        _, keys, pos, has_gauss, gauss = np.random.get_state()  # noqa: NPY002 - the legacy global state is what code may use
+        version, internal, gauss_next = random.getstate()
+        return {
+            "torch": torch.get_rng_state(),
+            "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "gauss": float(gauss)},
+            "python": {"version": int(version), "internal": torch.tensor(internal, dtype=torch.int64),
+                       "gauss_next": gauss_next},
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }  # fmt: skip
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the global RNG states (called by Lightning only when ``fit`` resumes)."""
+        torch.set_rng_state(state_dict["torch"])
+        n = state_dict["numpy"]
+        legacy = ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"])
+        np.random.set_state(legacy)  # noqa: NPY002 - restoring the legacy global state
+        p = state_dict["python"]
+        random.setstate((p["version"], tuple(int(v) for v in p["internal"].tolist()), p["gauss_next"]))
+        if state_dict["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
