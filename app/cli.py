@@ -14,10 +14,12 @@ class GalchemyCLI(LightningCLI):
     """LightningCLI in subclass mode; ``model.init_args.target_channels`` follows ``data.init_args.targets``."""
 
     def add_arguments_to_parser(self, parser) -> None:
+        """Link ``model.init_args.target_channels`` to the length of ``data.init_args.targets``."""
         parser.link_arguments("data.init_args.targets", "model.init_args.target_channels", compute_fn=len)
 
 
 def main(args: list[str] | None = None) -> None:
+    """Run the LightningCLI fit/validate/test/predict on ``args`` (``sys.argv`` when None)."""
     GalchemyCLI(
         Translator,
         GalaxyDataModule,

@@ -42,6 +42,8 @@ class MapWriter(BasePredictionWriter):
     def write_on_epoch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: Any, batch_indices: Any
     ) -> None:
+        """Write the epoch's predictions (physical units, float64) to one HDF5 file per target domain,
+        with the predicted views' metadata."""
         data = pl_module.data
         outputs = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
         if not outputs:

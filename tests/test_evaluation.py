@@ -363,3 +363,24 @@ def test_report_shows_the_model_next_to_baselines_and_floor(ladder_mock, tmp_pat
     assert lo <= summary["scores"]["physics_score"] <= hi
     curves = np.load(tmp_path / "r" / "curves.npz")
     assert "gas/floor (twin)/r" in curves and "gas/r" in curves
+
+
+def test_report_refuses_a_checkpoint_of_another_split(ladder_mock):
+    """The data module records its split settings in checkpoints; the report writer refuses a mismatch."""
+    from types import SimpleNamespace
+
+    from app.report import ReportWriter
+
+    trained = GalaxyDataModule(data=str(ladder_mock), source="gas", targets=["hi"], size=32, seed=0)
+    trained.setup("fit")
+    state = trained.state_dict()
+    same = GalaxyDataModule(data=str(ladder_mock), source="gas", targets=["hi"], size=32, seed=0)
+    same.load_state_dict(state)
+    assert same.split_mismatch() == ""
+    other = GalaxyDataModule(data=str(ladder_mock), source="gas", targets=["hi"], size=32, seed=5)
+    other.load_state_dict(state)
+    assert other.split_mismatch() == "data.seed: 0 → 5"
+    trainer = SimpleNamespace(datamodule=other, ckpt_path="run/checkpoints/best.ckpt")
+    with pytest.raises(ValueError, match=r"best.ckpt was trained on other data or another split \(data.seed: 0 → 5\)"):
+        ReportWriter().on_test_start(trainer, None)
+    ReportWriter().on_test_start(SimpleNamespace(datamodule=same, ckpt_path="x.ckpt"), None)  # agrees: no error

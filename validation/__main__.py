@@ -9,6 +9,7 @@ from validation.report import compare_reports
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``compare`` on ``argv`` and print the index path; returns the exit code (2 on a ValueError)."""
     p = argparse.ArgumentParser(prog="python -m validation")
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compare", help="one table and overlaid curves for several report folders")

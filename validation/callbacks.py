@@ -84,11 +84,13 @@ class PhysicsCheckpoint(ModelCheckpoint):
     # Lightning saves in one of these two hooks (after validation, or at the end of the
     # training epoch); refresh last.ckpt in the same hook, after the top-k save.
     def on_validation_end(self, trainer, pl_module) -> None:
+        """Lightning's top-k save after validation, then refresh ``last.ckpt`` if it saves there."""
         super().on_validation_end(trainer, pl_module)
         if not self._on_epoch_end(trainer):
             self._refresh_last(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
+        """Lightning's top-k save at the training epoch end, then refresh ``last.ckpt`` if it saves there."""
         super().on_train_epoch_end(trainer, pl_module)
         if self._on_epoch_end(trainer):
             self._refresh_last(trainer)

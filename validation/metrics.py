@@ -82,6 +82,7 @@ class PowerSpectrumError(_SpectralMetric):
     ``physics.POWER_RATIO_FLOOR``)."""
 
     def compute(self) -> torch.Tensor:
+        """Mean ``|log10 ΣP_pred / ΣP_true|`` [dex] over the bins in ``k_range``: a float64 scalar."""
         return self._in_range(physics.log_power_ratio(self.sum_pred, self.sum_true).abs()).mean()
 
 
@@ -89,6 +90,7 @@ class CrossCorrelationError(_SpectralMetric):
     """Mean over bins in range of ``1 − r(k)``, ``r = ΣP_× / sqrt(ΣP_pred ΣP_true)`` (a prediction without power has r = 0)."""
 
     def compute(self) -> torch.Tensor:
+        """Mean ``1 − r(k)`` over the bins in ``k_range``: a float64 scalar."""
         r = physics.correlation_from_power(self.sum_cross, self.sum_pred, self.sum_true, empty=0.0)
         return self._in_range(1 - r).mean()
 
@@ -101,6 +103,7 @@ class TransferFunctionError(_SpectralMetric):
     """
 
     def compute(self) -> torch.Tensor:
+        """Mean ``|log10 T(k)|`` [dex] over the bins in ``k_range``: a float64 scalar."""
         return self._in_range(0.5 * physics.log_power_ratio(self.sum_pred, self.sum_true).abs()).mean()
 
 
@@ -133,6 +136,7 @@ class RelativeMassError(_PerMapMean):
     """Mean ``|M_pred/M_true − 1|`` (dimensionless; asymmetric: a reported column, not scored)."""
 
     def score(self, pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+        """Per-map ``|M_pred/M_true − 1|`` ``(N,)`` for float64 maps ``(N, H, W)`` (physical units)."""
         return physics.relative_mass_error(pred, true).abs()
 
 
@@ -140,6 +144,7 @@ class MassErrorDex(_PerMapMean):
     """Mean ``|log10 M_pred/M_true|`` [dex] (symmetric; the pixel area cancels)."""
 
     def score(self, pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+        """Per-map ``|log10 M_pred/M_true|`` [dex] ``(N,)`` for float64 maps ``(N, H, W)``."""
         return physics.mass_log_error(pred, true).abs()
 
 
@@ -149,6 +154,7 @@ class MassBiasDex(_PerMapMean):
     higher_is_better = None
 
     def score(self, pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+        """Per-map signed ``log10 M_pred/M_true`` [dex] ``(N,)`` for float64 maps ``(N, H, W)``."""
         return physics.mass_log_error(pred, true)
 
 
@@ -156,6 +162,7 @@ class ProfileErrorDex(_PerMapMean):
     """Mean over maps of ``physics.profile_error_dex`` [dex] (annuli with Σ_true > 1e-3 max)."""
 
     def score(self, pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+        """Per-map radial-profile error [dex] ``(N,)`` for maps ``(N, H, W)`` (``pred`` clamped at 0)."""
         return physics.profile_error_dex(pred.clamp(min=0), true)
 
 
@@ -163,6 +170,7 @@ class HalfMassRadiusError(_PerMapMean):
     """Mean ``|R50_pred/R50_true − 1|`` about the map centre (dimensionless; a reported column)."""
 
     def score(self, pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+        """Per-map ``|R50_pred/R50_true − 1|`` ``(N,)`` for maps ``(N, H, W)`` (``pred`` clamped at 0)."""
         return physics.r50_error(pred.clamp(min=0), true).abs()
 
 
@@ -170,6 +178,7 @@ class HalfMassRadiusErrorDex(_PerMapMean):
     """Mean ``|log10 R50_pred/R50_true|`` [dex] about the map centre (symmetric)."""
 
     def score(self, pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+        """Per-map ``|log10 R50_pred/R50_true|`` [dex] ``(N,)`` for maps ``(N, H, W)`` (pred clamped at 0)."""
         return physics.r50_log_error(pred.clamp(min=0), true).abs()
 
 
@@ -204,6 +213,8 @@ class PixelW1Dex(Metric):
         return torch.as_tensor(dist.counts).to(self.edges).sum(0), (x <= 0).sum().to(torch.float64)
 
     def update(self, pred: torch.Tensor, true: torch.Tensor) -> None:
+        """Add the ``log10`` pixel histograms and zero-pixel counts of ``pred``, ``true`` ``(..., H, W)``
+        in physical units."""
         hp, zp = self._hist(pred)
         ht, zt = self._hist(true)
         self.hist_pred += hp
@@ -213,6 +224,8 @@ class PixelW1Dex(Metric):
         self.pixels += float(_maps(true).numel())
 
     def compute(self) -> torch.Tensor:
+        """W1 [dex] between the pooled histograms (float64 scalar); the whole ``value_range`` width when
+        no predicted pixel falls inside it."""
         if float(self.hist_true.sum()) == 0:
             raise ValueError("PixelW1Dex: no positive true pixel inside value_range")
         if float(self.hist_pred.sum()) == 0:

@@ -15,6 +15,7 @@ from app.data.mock_set import write_mock_set
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``mock``, ``figure`` or ``inspect`` command on ``argv``; returns the exit code (2 on error)."""
     parser = argparse.ArgumentParser(prog="python -m app.data")
     sub = parser.add_subparsers(dest="command", required=True)
     mock = sub.add_parser("mock", help="write deterministic mock galaxies in the TNG map layout")

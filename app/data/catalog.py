@@ -50,10 +50,12 @@ class MapRef:
 
     @property
     def key(self) -> Key:
+        """The pairing key ``(snapshot, gid, rotxy)``."""
         return (self.snapshot, self.gid, self.rotxy)
 
     @property
     def where(self) -> str:
+        """``'{path} /{domain} row {row}'``, for messages."""
         return f"{self.path} /{self.domain} row {self.row}"
 
 
@@ -66,10 +68,12 @@ class PairedRow:
 
     @property
     def galaxy(self) -> tuple[int, int]:
+        """The galaxy ``(snapshot, gid)``; all its views land in one split."""
         return self.key[0], self.key[1]
 
     @property
     def extent(self) -> tuple[float, float, float, float]:
+        """The map extent (4 values, kpc), shared by every domain of the view."""
         return next(iter(self.refs.values())).extent
 
 
@@ -82,6 +86,7 @@ class PairingReport:
     extent_mismatch: int = 0
 
     def summary(self) -> str:
+        """One line: views paired, rows dropped without a partner (per domain) or for disagreeing extents."""
         dropped = ", ".join(f"{d}: {n}" for d, n in self.unpaired.items() if n) or "none"
         return (
             f"{self.n_paired} paired views; rows without a partner dropped ({dropped}); "

@@ -42,7 +42,8 @@ class GalaxyDataModule(L.LightningDataModule):
         augment: random 90° rotations and flips of training pairs.
         cache_mb: in-memory cache of resized maps per process (0 = off).
         fit_maps: training maps per domain used to fit the transforms.
-        mock_dir, mock_galaxies, mock_size: the built-in mock set, written once to
+        mock_dir, mock_galaxies, mock_size: the built-in mock set (``mock_size`` default: ``size``,
+            at least 128), written once to
             ``{mock_dir}/v3-g{galaxies}-n{size}-seed{seed}-views4`` (one folder per setting).
         stratify: order galaxies by mass (``num_particles``) before splitting, so every split
             spans the mass range.
@@ -65,7 +66,7 @@ class GalaxyDataModule(L.LightningDataModule):
         fit_maps: int = 256,
         mock_dir: str = "data/mock",
         mock_galaxies: int = 80,
-        mock_size: int = 128,
+        mock_size: int | None = None,
         weighted_pooling: bool = True,
         stratify: bool = True,
     ) -> None:
@@ -103,18 +104,27 @@ class GalaxyDataModule(L.LightningDataModule):
         self.trained_split: dict[str, Any] | None = None  # the split of a restored checkpoint
 
     # ---------------------------------------------------------------- preparation
+    @property
+    def mock_size(self) -> int:
+        """Side in pixels of the mock maps: ``mock_size``, or by default the data's ``size`` (at
+        least 128), so any config runs on the built-in data without resampling up."""
+        hp = self.hparams
+        return int(hp.mock_size) if hp.mock_size is not None else max(128, int(hp.size))
+
     def data_path(self) -> str:
         """The data folder or glob; the built-in mock set (written if missing) when ``data`` is None."""
         hp = self.hparams
         if hp.data is not None:
             return hp.data
-        return str(ensure_mock(hp.mock_dir, hp.mock_galaxies, hp.mock_size, hp.seed))
+        return str(ensure_mock(hp.mock_dir, hp.mock_galaxies, self.mock_size, hp.seed))
 
     def prepare_data(self) -> None:
         """Write the mock set if it is the data and missing (rank 0 only)."""
         self.data_path()
 
     def setup(self, stage: str | None = None) -> None:
+        """Index, pair and split the files (once), fit any unfitted transforms on the training split
+        and build the train/val/test datasets (``augment`` on train only)."""
         if self.splits is None:
             files = find_files(self.data_path())
             needed = list(self.domains)
@@ -180,6 +190,8 @@ class GalaxyDataModule(L.LightningDataModule):
         return {"transforms": {d: t.state() for d, t in self.transforms.items()}, "split": self._split_settings()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the checkpoint's fitted transforms (also into built datasets) and record its
+        split settings; raises ValueError if a domain's transform is missing."""
         saved = state_dict.get("transforms", {})
         missing = set(self.domains) - set(saved)
         if missing:
@@ -191,7 +203,7 @@ class GalaxyDataModule(L.LightningDataModule):
 
     def _split_settings(self) -> dict[str, Any]:
         norm = lambda v: list(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
-        return {k: norm(self.hparams[k]) for k in SPLIT_KEYS}
+        return {k: norm(self.mock_size if k == "mock_size" else self.hparams[k]) for k in SPLIT_KEYS}
 
     def split_mismatch(self) -> str:
         """``data.key: trained → now`` for each split setting that differs from the restored
@@ -251,13 +263,17 @@ class GalaxyDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
+        """Training batches, shuffled by ``(seed, epoch)`` (``EpochSampler``), augmented if ``augment``."""
         return self._loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
+        """Validation batches in dataset order."""
         return self._loader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
+        """Test batches in dataset order."""
         return self._loader("test", shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
+        """Prediction batches: the test split in dataset order."""
         return self._loader("test", shuffle=False)

@@ -22,6 +22,7 @@ class EpochSampler(Sampler[tuple[int, int]]):
         self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Set the epoch that seeds the next permutation (Lightning calls it before each epoch)."""
         self.epoch = epoch
 
     def __len__(self) -> int:

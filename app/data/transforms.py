@@ -43,6 +43,7 @@ class RunningMoments:
     m2: float = 0.0
 
     def update(self, values: torch.Tensor) -> None:
+        """Merge the count, mean and M2 of ``values`` (any shape, taken as float64) into the totals."""
         v = values.detach().to(torch.float64).flatten()
         n = float(v.numel())
         if n == 0:
@@ -57,6 +58,7 @@ class RunningMoments:
 
     @property
     def std(self) -> float:
+        """Population standard deviation of the values seen so far (1.0 before any)."""
         return math.sqrt(self.m2 / self.count) if self.count > 0 else 1.0
 
 

@@ -79,6 +79,12 @@ class Translator(L.LightningModule):
         if lr < 0 or val_maps < 0:
             raise ValueError(f"model.lr and model.val_maps must be >= 0, got {lr} and {val_maps}")
         self.save_hyperparameters()  # the subclass's arguments too (Lightning walks the __init__ frames)
+        # LightningCLI hands save_hyperparameters only the arguments its parser saw (a baseline's
+        # parser has no lr or ema_decay): the shared values always land in hparams
+        shared = {"target_channels": target_channels, "lr": lr, "ema_decay": ema_decay, "val_maps": val_maps,
+                  "score_weights": score_weights, "sample_seed": sample_seed}  # fmt: skip
+        for key, value in shared.items():
+            self.hparams.setdefault(key, value)
         self.checkpoint_info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ hooks for families
@@ -91,13 +97,8 @@ class Translator(L.LightningModule):
         trains in its own ``training_step`` (pix2pix)."""
         return self.training_loss(batch, generator)
 
-    def generate(
-        self,
-        source: torch.Tensor,
-        generator: torch.Generator | None = None,
-        noise: torch.Tensor | None = None,
-        **overrides: Any,
-    ) -> torch.Tensor:
+    def generate(self, source: torch.Tensor, generator: torch.Generator | None = None,
+                 noise: torch.Tensor | None = None, **overrides: Any) -> torch.Tensor:  # fmt: skip
         """Normalised prediction ``(B, target_channels, H, W)`` for normalised ``source`` ``(B, 1, H, W)``.
 
         ``noise`` (standard normal, the prediction's shape) fixes a sampler's starting noise.
@@ -143,6 +144,8 @@ class Translator(L.LightningModule):
             )
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        """Log ``training_loss`` of the batch (normalised units) as ``train/loss`` and return it;
+        stops on a non-finite loss."""
         loss = self.training_loss(batch)
         self._check_finite(loss)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["source"].shape[0])
@@ -191,9 +194,11 @@ class Translator(L.LightningModule):
         self.val_metrics.update(out.physical, phys_true, out.normalised, sub["target"])
 
     def on_validation_epoch_end(self) -> None:
+        """Log the epoch's physics metrics as ``val/…`` and reset them."""
         self._log_metrics("val")
 
     def on_test_epoch_end(self) -> None:
+        """Log the epoch's physics metrics as ``test/…`` and reset them."""
         self._log_metrics("test")
 
     def _log_metrics(self, stage: str) -> None:
@@ -210,6 +215,8 @@ class Translator(L.LightningModule):
         metrics.reset()
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        """``index`` ``(B,)`` and ``prediction`` ``(B, C, H, W)`` float64 in physical units, on the CPU;
+        raises FloatingPointError when the prediction left the data range."""
         out = self.generate_physical(batch)
         if out.clamped_fraction > 0 or not bool(torch.isfinite(out.physical).all()):
             raise FloatingPointError(
@@ -220,6 +227,7 @@ class Translator(L.LightningModule):
         return {"index": batch["index"].cpu(), "prediction": out.physical.cpu()}
 
     def configure_optimizers(self):
+        """One AdamW over the network's weights at ``lr`` (no weight decay, no schedule)."""
         return torch.optim.AdamW(self.net.parameters(), lr=self.hparams.lr, weight_decay=0.0)
 
     def __getstate__(self) -> dict[str, Any]:

@@ -102,6 +102,7 @@ class BaselineModel(Translator):
         self.fitted: FittedBaseline | None = None
 
     def setup(self, stage: str) -> None:
+        """Take the data contract, then fit the baseline on the training split; ``fit`` is refused."""
         super().setup(stage)
         if stage == "fit":
             raise ValueError(
@@ -110,6 +111,8 @@ class BaselineModel(Translator):
         self.fitted = FittedBaseline(self.hparams.method, self.data, self.hparams.bins)
 
     def generate(self, source: torch.Tensor, generator=None, noise=None, **overrides: Any) -> torch.Tensor:
+        """Normalised prediction ``(B, C, H, W)`` of the fitted baseline for normalised ``source``
+        ``(B, 1, H, W)`` (deterministic: ``generator``/``noise`` are ignored)."""
         if self.fitted is None:
             raise RuntimeError("the baseline is not fitted (run it through a Trainer with a data module)")
         return self.fitted.generate(source)

@@ -88,15 +88,13 @@ class Diffusion(Translator):
         self.sigma_data_measured.fill_(True)
 
     def training_loss(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
+        """The parameterisation's denoising loss (ε, v or EDM) on normalised ``target`` given ``source``."""
         return self.param.loss(self.net, batch["target"], batch["source"], generator)
 
-    def generate(
-        self,
-        source: torch.Tensor,
-        generator: torch.Generator | None = None,
-        noise: torch.Tensor | None = None,
-        **overrides: Any,
-    ) -> torch.Tensor:
+    def generate(self, source: torch.Tensor, generator: torch.Generator | None = None,
+                 noise: torch.Tensor | None = None, **overrides: Any) -> torch.Tensor:  # fmt: skip
+        """Sample normalised ``(B, C, H, W)`` for normalised ``source`` ``(B, 1, H, W)`` with the configured
+        sampler and σ grid (``overrides`` replace hparams; ``noise`` fixes the starting noise)."""
         h = {**self.hparams, **overrides}
         sampler = SAMPLERS.get(h["sampler"], "sampler")
         param = self.param

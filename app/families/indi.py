@@ -98,6 +98,7 @@ class InDI(Translator):
         return net(inp, t)
 
     def training_loss(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
+        """L2 or L1 error of F's clean-target prediction at random ``t ∈ (0, 1]`` (normalised units)."""
         x, y1 = batch["target"], batch["source"]
         y = y1.expand_as(x)
         b = x.shape[0]
@@ -111,13 +112,10 @@ class InDI(Translator):
         err = self._f(self.net, x_t, t, y1) - x
         return err.square().mean() if self.hparams.loss == "l2" else err.abs().mean()
 
-    def generate(
-        self,
-        source: torch.Tensor,
-        generator: torch.Generator | None = None,
-        noise: torch.Tensor | None = None,
-        **overrides: Any,
-    ) -> torch.Tensor:
+    def generate(self, source: torch.Tensor, generator: torch.Generator | None = None,
+                 noise: torch.Tensor | None = None, **overrides: Any) -> torch.Tensor:  # fmt: skip
+        """``indi_sample`` in ``steps`` steps (overridable) from normalised ``source`` ``(B, 1, H, W)``
+        expanded to C channels: normalised ``(B, C, H, W)``."""
         steps = int(overrides.get("steps", self.hparams.steps))
         y = source.expand(source.shape[0], self.hparams.target_channels, *source.shape[-2:])
         net = self.net

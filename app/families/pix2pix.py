@@ -56,6 +56,8 @@ class Pix2Pix(Translator):
         return F.l1_loss(self.net(batch["source"]), batch["target"])
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """Manual optimisation: one discriminator step, then one generator step (GAN + ``l1_weight``·L1);
+        logs both losses, with the L1 as ``train/loss``."""
         opt_g, opt_d = self.optimizers()
         a, b = batch["source"], batch["target"]
         fake = self.net(a)
@@ -87,20 +89,20 @@ class Pix2Pix(Translator):
         self.log("train/loss", l1, batch_size=n)
 
     def on_train_epoch_end(self) -> None:
+        """Steps both players' LR schedules at the epoch end."""
         for sched in self.lr_schedulers():
             sched.step()
 
-    def generate(
-        self,
-        source: torch.Tensor,
-        generator: torch.Generator | None = None,
-        noise: torch.Tensor | None = None,
-        **overrides: Any,
-    ) -> torch.Tensor:
+    def generate(self, source: torch.Tensor, generator: torch.Generator | None = None,
+                 noise: torch.Tensor | None = None, **overrides: Any) -> torch.Tensor:  # fmt: skip
+        """The generator's normalised map ``(B, C, H, W)`` for normalised ``source`` ``(B, 1, H, W)``
+        (deterministic: ``generator``/``noise`` are ignored)."""
         with torch.no_grad():
             return self.net(source)
 
     def configure_optimizers(self):
+        """Adam for generator and discriminator (``betas=(beta1, 0.999)``), each with a LambdaLR:
+        ``lr`` for ``epochs_constant`` epochs, then linear to 0 over ``epochs_decay``."""
         h = self.hparams
         betas = (h.beta1, 0.999)
         opt_g = torch.optim.Adam(self.net.parameters(), lr=h.lr, betas=betas)
