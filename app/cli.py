@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import torch
 from lightning.pytorch.cli import LightningCLI
 
 from app.data import GalaxyDataModule
@@ -10,12 +14,57 @@ from app.families import Translator
 __all__ = ["GalchemyCLI", "main"]
 
 
+def read_checkpoint_header(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's hyper-parameters (tensors stay on disk); ValueError naming the file when
+    it is missing, truncated or not a Lightning checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"ckpt_path: no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, … on bad files
+        raise ValueError(f"ckpt_path: {path} is not a readable checkpoint (corrupt or truncated?): "
+                         f"{type(err).__name__}: {str(err).splitlines()[0][:200]}") from None  # fmt: skip
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise ValueError(f"ckpt_path: {path} is not a Lightning checkpoint (no state_dict)")
+    return dict(ckpt.get("hyper_parameters", {}))
+
+
 class GalchemyCLI(LightningCLI):
-    """LightningCLI in subclass mode; ``model.init_args.target_channels`` follows ``data.init_args.targets``."""
+    """LightningCLI in subclass mode; ``model.init_args.target_channels`` follows ``data.init_args.targets``.
+
+    Before anything is built, a ``--ckpt_path`` is checked: a corrupt file, or a checkpoint of
+    another family than the config's, stops with an error naming both. ``predict`` writes no
+    logger folders (it logs no metrics).
+    """
 
     def add_arguments_to_parser(self, parser) -> None:
         """Link ``model.init_args.target_channels`` to the length of ``data.init_args.targets``."""
         parser.link_arguments("data.init_args.targets", "model.init_args.target_channels", compute_fn=len)
+
+    def parse_arguments(self, parser, args) -> None:
+        """Parse, then check the checkpoint against the config (file readable, same family)."""
+        super().parse_arguments(parser, args)
+        sub = self.config.get("subcommand")
+        ckpt_path = self.config[sub].get("ckpt_path") if sub else None
+        if not ckpt_path:
+            return
+        try:
+            hparams = read_checkpoint_header(ckpt_path)
+        except ValueError as err:
+            parser.error(str(err))
+        saved = hparams.get("_class_path")
+        wanted = self.config[sub].get("model", {}).get("class_path")
+        if saved and wanted and saved != wanted:
+            parser.error(f"ckpt_path: {ckpt_path} holds a {saved} model but the config asks for {wanted}; "
+                         "give the config the checkpoint was trained with")  # fmt: skip
+
+    def before_instantiate_classes(self) -> None:
+        """``predict`` logs no metrics: no logger and no saved config, so no empty version folders
+        and no file rewritten."""
+        if self.subcommand == "predict":
+            self.config["predict"]["trainer"]["logger"] = False
+            self.save_config_callback = None
 
 
 def main(args: list[str] | None = None) -> None:

@@ -7,13 +7,15 @@ restore), runs the test loop, and at its end writes ``{out}/{name}/index.md`` wi
 training split) and, on the built-in mock, the twin floor and the oracle, every score with
 a bootstrap interval over galaxies.
 
-``python -m app.report --config CFG --ckpt_path CKPT [--name RUN] [--out docs/reports]`` is
-the short form of that command.
+``python -m app.report --config CFG --ckpt_path CKPT [--name NAME] [--out DIR] [--overwrite]``
+is the short form of that command. Reports go beside the run (``<run>/reports/<ckpt stem>``)
+unless ``--out`` says otherwise; an existing report is never replaced without ``--overwrite``.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import logging
 import sys
 import time
@@ -21,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 
 from app.evaluation import report_data
+from app.predict import free_folder
 from validation.report import write_report
 
 __all__ = ["ReportWriter", "main"]
@@ -47,24 +51,46 @@ def _describe(model: Any, ckpt_path: str | None, split: str) -> dict[str, str]:
     }  # fmt: skip
 
 
+HISTORY = ("train/loss", "val/loss", "val/physics_score")
+
+
+def read_history(metrics_csv: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Training curves ``{metric: (steps, values)}`` of ``HISTORY`` from a CSVLogger ``metrics.csv``
+    (empty when the file is missing or holds none of them)."""
+    if not metrics_csv.is_file():
+        return {}
+    with metrics_csv.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = {}
+    for name in HISTORY:
+        points = [(float(r["step"]), float(r[name])) for r in rows if r.get(name) not in (None, "")]
+        if points:
+            steps, values = zip(*points, strict=True)
+            out[name] = (np.asarray(steps), np.asarray(values))
+    return out
+
+
 class ReportWriter(L.Callback):
     """At the end of ``test``, write a validation report of ``split``.
 
     Args:
-        out: folder of reports; the report goes to ``{out}/{name}/index.md``.
-        name: report name (default: the checkpoint's run folder, ``…/<run>/checkpoints/x.ckpt``).
+        out: folder of reports; the report goes to ``{out}/{name}/index.md``. Default: the
+            checkpoint's run folder, ``…/<run>/reports`` (never the tracked ``docs/``).
+        name: report name (default: the checkpoint's stem).
+        overwrite: replace an existing report folder; otherwise the next free ``{name}-{n}``.
         split: ``test`` (galaxies never trained on) or ``val``.
         max_maps: the first N views of the split (default: all).
         n_twins: twins per view for the floor and the oracle (built-in mock only).
     """
 
     def __init__(
-        self, out: str = "docs/reports", name: str | None = None, split: str = "test",
-        max_maps: int | None = None, n_twins: int = 16,
+        self, out: str | None = None, name: str | None = None, split: str = "test",
+        max_maps: int | None = None, n_twins: int = 16, overwrite: bool = False,
     ) -> None:  # fmt: skip
         if split not in ("val", "test"):
             raise ValueError(f"ReportWriter.split must be val or test, got {split!r}")
-        self.out, self.name, self.split, self.max_maps, self.n_twins = Path(out), name, split, max_maps, n_twins
+        self.out, self.name, self.split, self.max_maps, self.n_twins = out, name, split, max_maps, n_twins
+        self.overwrite = overwrite
         self.written: Path | None = None
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -83,10 +109,13 @@ class ReportWriter(L.Callback):
             return
         t0 = time.perf_counter()
         ckpt = trainer.ckpt_path
-        name = self.name or (Path(ckpt).parent.parent.name if ckpt else "report")
+        run = Path(ckpt).parent.parent if ckpt else Path(trainer.default_root_dir)
+        name = self.name or (Path(ckpt).stem if ckpt else "report")
+        folder = free_folder((Path(self.out) if self.out else run / "reports") / name, self.overwrite)
         data = report_data(pl_module.data, self.split, self.max_maps, pl_module, self.n_twins)
         data.meta = _describe(pl_module, ckpt, self.split)
-        self.written = write_report(data, self.out / name, f"Validation report: {name}")
+        data.history = read_history(run / "metrics.csv") or None
+        self.written = write_report(data, folder, f"Validation report: {name}")
         log.info("wrote %s in %.1f s", self.written, time.perf_counter() - t0)
         print(f"wrote {self.written}")
 
@@ -99,17 +128,18 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     p.add_argument("--config", action="append", required=True, help="the fit config(s)")
     p.add_argument("--ckpt_path", required=True)
-    p.add_argument("--name", help="report folder name (default: the checkpoint's run)")
-    p.add_argument("--out", default="docs/reports")
+    p.add_argument("--name", help="report folder name (default: the checkpoint's stem)")
+    p.add_argument("--out", help="folder of reports (default: <run>/reports beside the checkpoints)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report of that name")
     p.add_argument("--split", default="test", choices=["val", "test"])
     p.add_argument("--max-maps", type=int, default=None, help="first N views of the split (default: all)")
     args, extra = p.parse_known_args(argv)
     if not Path(args.ckpt_path).is_file():
         print(f"error: no checkpoint at {args.ckpt_path}", file=sys.stderr)
         return 2
-    name = args.name or Path(args.ckpt_path).parent.parent.name
-    writer = ["--trainer.callbacks+=app.report.ReportWriter", f"--trainer.callbacks.out={args.out}",
-              f"--trainer.callbacks.name={name}", f"--trainer.callbacks.split={args.split}"]  # fmt: skip
+    writer = ["--trainer.callbacks+=app.report.ReportWriter", f"--trainer.callbacks.split={args.split}",
+              f"--trainer.callbacks.overwrite={str(args.overwrite).lower()}"]  # fmt: skip
+    writer += [f"--trainer.callbacks.{k}={v}" for k, v in (("out", args.out), ("name", args.name)) if v]
     if args.max_maps is not None:
         writer.append(f"--trainer.callbacks.max_maps={args.max_maps}")
     from app.cli import main as cli_main

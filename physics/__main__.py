@@ -19,6 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hdu", type=int, help="FITS HDU (default: the first with data)")
     p.add_argument("--pixel-size", type=float, help="pixel side in --length-unit (overrides the file)")
     p.add_argument("--length-unit", default="kpc", help="unit of --pixel-size (default kpc)")
+    p.add_argument("--pixel-unit", help="length unit of a FITS CDELT1 whose header has no CUNIT1, e.g. kpc")
     p.add_argument("--unit", help="unit of the map values (overrides the file), e.g. 'solMass / kpc2'")
     return p
 
@@ -27,12 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parser().parse_args(argv)
     try:
-        m = read_map(args.path, dataset=args.dataset, index=args.index, hdu=args.hdu)
+        m = read_map(args.path, dataset=args.dataset, index=args.index, hdu=args.hdu, pixel_unit=args.pixel_unit)
         pixel = m.pixel_size
         if args.pixel_size is not None:
             pixel = args.pixel_size * u.Unit(args.length_unit)
         if pixel is None:
-            raise ValueError(f"{m.label}: the file gives no pixel scale; pass --pixel-size")
+            raise ValueError(m.note or f"{m.label}: the file gives no pixel scale; pass --pixel-size")
         unit = u.Unit(args.unit) if args.unit else m.unit
         rows = summarize(m.data, unit, pixel)
     except ValueError as err:

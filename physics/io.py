@@ -24,17 +24,34 @@ class MapFile:
     unit: u.UnitBase | None
     pixel_size: u.Quantity | None
     label: str
+    note: str = ""  # why ``pixel_size`` is None when the file has a scale that cannot be used
 
 
-def _read_npy(path: Path) -> tuple[np.ndarray, u.UnitBase | None, u.Quantity | None, str]:
+def _read_npy(path: Path):
     try:
         data = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as err:
         raise ValueError(f"{path}: not a readable .npy array ({err})") from err
-    return data, None, None, path.name
+    return data, None, None, path.name, ""
 
 
-def _read_fits(path: Path, hdu: int | None) -> tuple[np.ndarray, u.UnitBase | None, u.Quantity | None, str]:
+def _fits_pixel(header, path: Path, pixel_unit: str | None) -> tuple[u.Quantity | None, str]:
+    """Pixel side from CDELT1 (or CD1_1) and CUNIT1; ``(None, why)`` when it is not a length."""
+    step = header.get("CDELT1", header.get("CD1_1"))
+    if step is None:
+        return None, f"{path.name}: no CDELT1/CD1_1 in the header"
+    name = header.get("CUNIT1", pixel_unit)
+    if name is None:
+        return None, (f"{path.name}: CDELT1 = {step} has no CUNIT1, so its unit is unknown; give it with "
+                      "--pixel-unit (e.g. kpc), or the pixel side with --pixel-size")  # fmt: skip
+    unit = u.Unit(name, parse_strict="warn")
+    if unit.physical_type != "length":
+        return None, (f"{path.name}: CDELT1 = {step} {unit} is not a length (an angle needs the distance); "
+                      "give the pixel side with --pixel-size")  # fmt: skip
+    return abs(float(step)) * unit, ""
+
+
+def _read_fits(path: Path, hdu: int | None, pixel_unit: str | None = None):
     from astropy.io import fits
 
     try:
@@ -48,17 +65,11 @@ def _read_fits(path: Path, hdu: int | None) -> tuple[np.ndarray, u.UnitBase | No
     except OSError as err:
         raise ValueError(f"{path}: corrupt or unreadable FITS file ({err})") from err
     unit = u.Unit(header["BUNIT"], parse_strict="warn") if "BUNIT" in header else None
-    step = header.get("CDELT1", header.get("CD1_1"))
-    pixel = None
-    if step is not None:
-        cunit = u.Unit(header.get("CUNIT1", "deg"), parse_strict="warn")
-        pixel = abs(float(step)) * cunit
-    return data, unit, pixel, f"{path.name}[{h.name or 0}]"
+    pixel, note = _fits_pixel(header, path, pixel_unit)
+    return data, unit, pixel, f"{path.name}[{h.name or 0}]", note
 
 
-def _read_hdf5(
-    path: Path, dataset: str | None, index: int
-) -> tuple[np.ndarray, u.UnitBase | None, u.Quantity | None, str]:
+def _read_hdf5(path: Path, dataset: str | None, index: int):
     import h5py
 
     try:
@@ -96,13 +107,18 @@ def _read_hdf5(
                 ext = np.asarray(attrs["extent"], dtype=np.float64)
                 ext_unit = u.Unit(str(attrs.get("units_extent", "kpc")))
                 pixel = (ext[1] - ext[0]) / data.shape[-1] * ext_unit
-    return np.asarray(data, dtype=np.float64), unit, pixel, f"{path.name}:{dataset}[{index}]"
+    return np.asarray(data, dtype=np.float64), unit, pixel, f"{path.name}:{dataset}[{index}]", ""
 
 
 def read_map(
-    path: str | Path, *, dataset: str | None = None, index: int = 0, hdu: int | None = None
+    path: str | Path, *, dataset: str | None = None, index: int = 0, hdu: int | None = None,
+    pixel_unit: str | None = None,
 ) -> MapFile:
     """Read one 2-D map from ``.npy``, ``.fits``/``.fit``/``.fits.gz`` or ``.h5``/``.hdf5``.
+
+    A FITS pixel scale needs CDELT1 (or CD1_1) in a length unit: CUNIT1, or ``pixel_unit``
+    when the header has none. Otherwise ``pixel_size`` is None and ``note`` says why (never a
+    silent default such as degrees).
 
     Raises:
         ValueError: missing file, unknown suffix, corrupt file, missing dataset, or a
@@ -113,15 +129,15 @@ def read_map(
         raise ValueError(f"{path}: no such file")
     name = path.name.lower()
     if name.endswith(".npy"):
-        data, unit, pixel, label = _read_npy(path)
+        data, unit, pixel, label, note = _read_npy(path)
     elif name.endswith((".fits", ".fit", ".fits.gz", ".fts")):
-        data, unit, pixel, label = _read_fits(path, hdu)
+        data, unit, pixel, label, note = _read_fits(path, hdu, pixel_unit)
     elif name.endswith((".h5", ".hdf5", ".he5")):
-        data, unit, pixel, label = _read_hdf5(path, dataset, index)
+        data, unit, pixel, label, note = _read_hdf5(path, dataset, index)
     else:
         raise ValueError(f"{path}: unknown map format (expected .npy, .fits or .hdf5)")
     data = np.asarray(data, dtype=np.float64)
     if data.ndim != 2:
         raise ValueError(f"{label}: expected a 2-D map, got shape {data.shape}")
-    return MapFile(data=data, unit=unit, pixel_size=pixel, label=label)
+    return MapFile(data=data, unit=unit, pixel_size=pixel, label=label, note=note)
 

@@ -54,3 +54,11 @@ def test_every_module_is_small():
 def test_the_physics_library_ships_no_scripts():
     assert not (ROOT / "physics" / "demo.py").exists()
     assert (ROOT / "benchmarks" / "physics_demo.py").is_file()
+
+
+def test_docs_stand_alone():
+    """No doc points outside the repository (``../`` paths or the background folder)."""
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    bad = [f"{p.relative_to(ROOT)}: {line.strip()[:80]}" for p in docs for line in p.read_text().splitlines()
+           if "](../" in line or "shared/research" in line or "../shared" in line]  # fmt: skip
+    assert not bad, bad

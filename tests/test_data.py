@@ -396,3 +396,27 @@ class TestMock:
         assert len(dm.datasets["train"]) + len(dm.datasets["val"]) + len(dm.datasets["test"]) == 20
         b = next(iter(dm.train_dataloader()))
         assert b["target"].shape == (2, 2, 32, 32)
+
+
+@pytest.mark.parametrize(("n_in", "n_out"), [(7, 3), (3, 7), (64, 64), (10, 4), (5, 8)])
+def test_area_resample_keeps_mass_and_constants(n_in, n_out):
+    from app.data.resize import area_resample
+
+    x = torch.rand(2, n_in, n_in, dtype=torch.float64, generator=torch.Generator().manual_seed(n_in))
+    y = area_resample(x, (n_out, n_out))
+    # mass: Σ·A_pix with A ∝ 1/n² on the same field of view
+    torch.testing.assert_close(y.sum((-2, -1)) / n_out**2, x.sum((-2, -1)) / n_in**2, rtol=1e-12, atol=0)
+    const = area_resample(torch.full((n_in, n_in), 3.5, dtype=torch.float64), (n_out, n_out))
+    torch.testing.assert_close(const, torch.full((n_out, n_out), 3.5, dtype=torch.float64))
+
+
+def test_area_resample_equals_block_means_for_integer_factors_and_keeps_orientation():
+    from app.data.resize import area_resample, pool_map
+
+    x = torch.rand(12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(area_resample(x, (4, 4)), pool_map(x, 3), rtol=1e-12, atol=1e-14)
+    # an asymmetric map keeps its orientation: the bright corner stays at row 0, last column
+    corner = torch.zeros(9, 9, dtype=torch.float64)
+    corner[0, -1] = 81.0
+    y = area_resample(corner, (3, 3))
+    assert y[0, -1] == pytest.approx(9.0) and float(y.sum()) == pytest.approx(9.0)

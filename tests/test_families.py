@@ -10,13 +10,17 @@ from pathlib import Path
 
 import h5py
 import lightning as L
+import numpy as np
 import pytest
 import torch
+import yaml
+from astropy.io import fits
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from app.data import GalaxyDataModule, write_mock_set
 from app.families import Diffusion, DiffusionMamba, InDI, Pix2Pix
 from app.families.callbacks import EMAAverage
+from app.nets.options import UNetOptions
 
 NET = {"base_channels": 8, "channel_mults": [1, 2], "block": "residual"}
 FAMILIES = {
@@ -259,6 +263,33 @@ def test_cli_fit_predict_and_bad_key(mock_dir, tmp_path):
         images = f["gas/images"][()]
         assert images.shape[1:] == (16, 16) and images.shape[0] >= 1
         assert (images >= 0).all() and f["gas/metadata/0000"].attrs["units"] == "solMass / kpc2"
+    again = _cli("predict", *common, "--ckpt_path", str(ckpt), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (tmp_path / "runs" / "quickstart" / "predictions-1" / "gas" / "hdf5" / "prediction.gas.hdf5").is_file()
+    assert not list((tmp_path / "runs" / "quickstart").glob("version_*"))  # predict makes no logger folders
+    # your own map: a 24² FITS in Msun/pc² with a 0.5 kpc pixel (not the model's 16² grid)
+    own = np.abs(np.random.default_rng(1).normal(1.0, 0.3, (24, 24)))
+    hdu = fits.PrimaryHDU(own)
+    hdu.header.update({"BUNIT": "solMass / pc2", "CDELT1": 0.5, "CUNIT1": "kpc", "CDELT2": 0.5, "CUNIT2": "kpc"})
+    hdu.writeto(tmp_path / "mine.fits")
+    writer = '[{class_path: app.predict.MapWriter, init_args: {output_dir: mine_out}}]'
+    mine = _cli("predict", *common, "--ckpt_path", str(ckpt), "--data.predict_maps", "[mine.fits]",
+                "--trainer.callbacks", writer, cwd=tmp_path)  # fmt: skip
+    assert mine.returncode == 0, mine.stderr[-3000:]
+    with fits.open(tmp_path / "mine_out" / "fits" / "mine.gas.fits") as f:
+        header, pred = f[0].header, f[0].data
+    assert pred.shape == (24, 24) and (pred >= 0).all() and header["BUNIT"] == "solMass / kpc2"
+    assert header["CDELT1"] == 0.5 and header["CUNIT1"] == "kpc" and header["GALFAM"] == "InDI"
+    assert header["GALCKPT"] == str(ckpt) and header["GALSRC"].startswith("mine.fits")
+    with h5py.File(tmp_path / "mine_out" / "prediction.gas.hdf5") as f:
+        np.testing.assert_allclose(f["gas/maps/0000"][()], pred)
+    # a checkpoint of another family, and a corrupt one, stop before anything is built
+    wrong = _cli("predict", "--config", str(root / "configs/quickstart.yaml"), "--config",
+                 str(root / "configs/quickstart/pix2pix.yaml"), "--ckpt_path", str(ckpt), cwd=tmp_path)  # fmt: skip
+    assert wrong.returncode != 0 and "holds a app.families.InDI model but the config asks for app.families.Pix2Pix" in wrong.stderr
+    (tmp_path / "bad.ckpt").write_bytes(b"\x00not a checkpoint" * 10)
+    bad_ckpt = _cli("predict", *common, "--ckpt_path", str(tmp_path / "bad.ckpt"), cwd=tmp_path)
+    assert bad_ckpt.returncode != 0 and "bad.ckpt is not a readable checkpoint (corrupt or truncated?)" in bad_ckpt.stderr
     report = subprocess.run(
         [sys.executable, "-m", "app.report", *common, "--ckpt_path", str(ckpt), "--out", str(tmp_path / "reports"),
          "--name", "tiny"],
@@ -266,6 +297,14 @@ def test_cli_fit_predict_and_bad_key(mock_dir, tmp_path):
     )  # fmt: skip
     assert report.returncode == 0, report.stderr[-3000:]
     text = (tmp_path / "reports" / "tiny" / "index.md").read_text()
+    assert "## Training curves" in text and (tmp_path / "reports" / "tiny" / "training.png").stat().st_size > 1000
+    # by default a report goes beside the run, and an existing one is never replaced
+    for _ in range(2):
+        beside = subprocess.run([sys.executable, "-m", "app.report", *common, "--ckpt_path", str(ckpt), "--max-maps", "2"],
+                                capture_output=True, text=True, cwd=tmp_path, timeout=600)  # fmt: skip
+        assert beside.returncode == 0, beside.stderr[-3000:]
+    assert (ckpt.parent.parent / "reports" / "last" / "index.md").is_file()
+    assert (ckpt.parent.parent / "reports" / "last-1" / "index.md").is_file()
     header = next(line for line in text.splitlines() if line.startswith("| domain"))
     for column in ("model", "floor (twin)", "oracle", "lookup", "log_linear", "scaling", "mean_map"):
         assert f" {column} " in header
@@ -302,3 +341,33 @@ def test_cli_documents_and_validates_the_shared_options(family, tmp_path):
     with pytest.raises(SystemExit):
         main(["fit", "--model", f"app.families.{family}", "--model.init_args.val_maps", "many",
               "--trainer.logger=false", "--trainer.default_root_dir", str(tmp_path)])  # fmt: skip
+
+
+def test_net_options_are_typed_merged_across_configs_and_checked(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    merged = _cli("fit", "--config", str(root / "configs/quickstart.yaml"), "--config", str(root / "configs/unet/vit.yaml"),
+                  "--print_config", cwd=tmp_path)  # fmt: skip
+    assert merged.returncode == 0, merged.stderr[-2000:]
+    net = yaml.safe_load(merged.stdout)["model"]["init_args"]["net"]
+    assert (net["block"], net["vit_patch"], net["base_channels"], net["channel_mults"]) == ("vit", 2, 16, [1, 2, 4])
+    typo = _cli("fit", "--config", str(root / "configs/quickstart.yaml"), "--model.net.blokc", "vit", cwd=tmp_path)
+    assert typo.returncode != 0 and "net.blokc" in typo.stderr
+    assert DiffusionMamba(net=UNetOptions(base_channels=8)).hparams.net["block"] == "residual"  # as given
+    assert DiffusionMamba(net={"base_channels": 8}).hparams.net == {"block": "mamba", "base_channels": 8}
+    assert isinstance(InDI(net=UNetOptions(base_channels=8, channel_mults=[1, 2])).hparams.net, dict)
+
+
+def test_a_model_without_a_galchemy_data_module_stops_with_a_clear_error(tmp_path):
+    """The physics metrics are never silently skipped: the data contract is required."""
+    loader = torch.utils.data.DataLoader([{"source": torch.zeros(1, 16, 16), "target": torch.zeros(1, 16, 16),
+                                           "index": 0}], batch_size=1)  # fmt: skip
+    with pytest.raises(TypeError, match="needs a galchemy data module"):
+        _trainer(tmp_path).validate(InDI(net=NET), dataloaders=loader)
+
+
+def test_impossible_shared_options_name_the_option():
+    for bad, match in (({"val_maps": 0}, "model.val_maps must be >= 1"), ({"lr": -1.0}, "model.lr must be >= 0"),
+                       ({"ema_decay": 1.0}, r"model.ema_decay must be in \[0, 1\)"),
+                       ({"target_channels": 0}, "model.target_channels must be >= 1")):  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            InDI(net=NET, **bad)

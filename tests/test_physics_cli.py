@@ -15,6 +15,7 @@ from conftest import disk_map
 
 import physics as ph
 from physics.__main__ import main
+from physics.io import read_map
 
 
 def _sha(path) -> str:
@@ -126,3 +127,19 @@ def test_corrupt_file_is_a_clear_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "physics", str(path)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "corrupt or unreadable HDF5" in proc.stderr and "broken.hdf5" in proc.stderr
+
+
+def test_fits_without_a_length_unit_is_an_error_with_the_fix(tmp_path, capsys):
+    hdu = fits.PrimaryHDU(np.ones((8, 8)))
+    hdu.header["BUNIT"] = "solMass / kpc2"
+    hdu.header["CDELT1"] = 0.5  # no CUNIT1: never read as degrees
+    path = tmp_path / "nocunit.fits"
+    hdu.writeto(path)
+    assert main([str(path)]) == 2
+    assert "CDELT1 = 0.5 has no CUNIT1" in capsys.readouterr().err and "--pixel-unit" in read_map(path).note
+    assert main([str(path), "--pixel-unit", "kpc"]) == 0
+    rows = _table(capsys.readouterr().out)
+    _close(rows["total"], 64 * 0.25, "solMass")  # 64 pixels of 1 Msun/kpc² × (0.5 kpc)²
+    hdu.header["CUNIT1"] = "deg"
+    hdu.writeto(path, overwrite=True)
+    assert main([str(path)]) == 2 and "is not a length" in capsys.readouterr().err

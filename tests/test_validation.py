@@ -297,3 +297,38 @@ def test_early_stopping_does_not_crash_a_run_that_ends_before_validation(mock_di
     trainer = _trainer(tmp_path, max_steps=2, callbacks=[PhysicsEarlyStopping(patience=2)])
     trainer.fit(model, datamodule=_dm(mock_dir))  # --trainer.max_steps=2: no validation ran
     assert trainer.global_step == 2 and "val/physics_score" not in trainer.callback_metrics
+
+
+def test_example_maps_are_drawn_with_x_to_the_right_and_y_up(tmp_path):
+    """Maps are ``[ix, iy]``: a bright pixel at (x max, y min) lands in the bottom-right corner."""
+    from validation.report_figures import fig_examples
+
+    data = _report_data(1.0)
+    data.target[0, 0] = data.prediction[0, 0] = 1.0
+    data.target[0, 0, -1, 0] = data.prediction[0, 0, -1, 0] = 1e6  # ix = last (x max), iy = 0 (y min)
+    fig = fig_examples(data, 0, tmp_path / "ex.png", n=1)
+    truth_ax = fig.axes[1]
+    image = truth_ax.images[0]
+    shown = np.asarray(image.get_array())
+    assert image.origin == "lower" and np.unravel_index(np.nanargmax(shown), shown.shape) == (0, shown.shape[1] - 1)
+    left, right, bottom, top = image.get_extent()
+    assert left < right and bottom < top  # row 0 at the bottom (y min), last column at the right (x max)
+
+
+def test_training_curves_are_read_from_metrics_csv_and_drawn_with_the_references(tmp_path):
+    from app.report import read_history
+    from validation.report_figures import fig_training
+
+    (tmp_path / "metrics.csv").write_text(
+        "epoch,step,train/loss,val/loss,val/physics_score\n0,9,0.5,,\n0,11,,0.4,2.5\n1,19,0.3,,\n1,23,,0.2,1.5\n"
+    )
+    history = read_history(tmp_path / "metrics.csv")
+    np.testing.assert_array_equal(history["val/physics_score"][0], [11, 23])
+    np.testing.assert_array_equal(history["val/physics_score"][1], [2.5, 1.5])
+    np.testing.assert_array_equal(history["train/loss"][1], [0.5, 0.3])
+    assert read_history(tmp_path / "missing.csv") == {}
+    fig = fig_training(history, {"lookup": 1.25, "floor (twin)": 0.5}, tmp_path / "t.png")
+    score_ax = fig.axes[1]
+    np.testing.assert_array_equal(score_ax.lines[0].get_ydata(), [2.5, 1.5])
+    assert [float(line.get_ydata()[0]) for line in score_ax.lines[1:]] == [1.25, 0.5]
+    assert [t.get_text() for t in score_ax.get_legend().get_texts()][1:] == ["lookup (test split)", "floor (twin) (test split)"]

@@ -23,6 +23,7 @@ from validation.report_figures import (
     fig_mass,
     fig_profiles,
     fig_spectra,
+    fig_training,
     new_figure,
 )
 from validation.report_scores import ReportData, Scored, score_all, spectral_curves
@@ -113,6 +114,11 @@ def write_report(data: ReportData, out_dir: str | Path, title: str, n_boot: int 
             prefix = tag if name == "model" else f"{tag}/{name}"
             all_curves.update({f"{prefix}/{k}": np.asarray(v) for k, v in cv.items()})
     np.savez(out / "curves.npz", **all_curves)
+    if data.history:
+        best = min((n for n in scored if n not in ("model", "oracle", "floor (twin)")),
+                   key=lambda n: scored[n].scores["physics_score"].value, default=None)  # fmt: skip
+        refs = {n: scored[n].scores["physics_score"].value for n in (best, "floor (twin)") if n in scored}
+        fig_training(data.history, refs, out / "training.png")
     plain = {n: {k: iv.value for k, iv in s.scores.items()} for n, s in scored.items()}
     intervals = {n: {k: [iv.lo, iv.hi] for k, iv in s.scores.items()} for n, s in scored.items()}
     summary = {"title": title, "scores": plain["model"], "intervals": intervals["model"],
@@ -143,6 +149,10 @@ def _markdown(
               "perfect deterministic predictor would score); the other columns are baselines fitted on the "
               "training split. Definitions: docs/validation.md and docs/fidelity.md of galchemy.", "",
               *_table(data, scored)]  # fmt: skip
+    if data.history:
+        lines += ["", "## Training curves", "", "Losses and the validation physics score against the training "
+                  "step, with the best baseline's and the floor's test-split scores for comparison.", "",
+                  "![training curves](training.png)"]  # fmt: skip
     for d in data.domains:
         tag = d.replace("/", "_")
         lines += ["", f"## {d}", "", f"### Example maps ({d}, physical units)", "", f"![examples]({tag}_examples.png)", "",

@@ -18,7 +18,9 @@ import physics
 from validation.domains import SURFACE_DENSITY
 from validation.report_scores import ReportData
 
-__all__ = ["DPI", "fig_distributions", "fig_examples", "fig_mass", "fig_profiles", "fig_spectra", "new_figure"]
+__all__ = [
+    "DPI", "fig_distributions", "fig_examples", "fig_mass", "fig_profiles", "fig_spectra", "fig_training", "new_figure",
+]
 
 DPI = 150
 
@@ -56,8 +58,10 @@ def _norm(*maps: np.ndarray) -> LogNorm | None:
     return LogNorm(vmin=max(pos.min(), pos.max() * 1e-6), vmax=pos.max())
 
 
-def fig_examples(data: ReportData, c: int, path: Path, n: int = 3) -> None:
-    """Source, truth and prediction (one colour scale for truth and prediction) and log10 ratio."""
+def fig_examples(data: ReportData, c: int, path: Path, n: int = 3) -> Figure:
+    """Source, truth and prediction (one colour scale for truth and prediction) and log10 ratio;
+    saves and returns the figure. Maps are ``[ix, iy]`` (array axis 0 is x): x runs to the
+    right and y up (``img.T`` with ``origin="lower"``)."""
     n = min(n, len(data.source))
     fig, axes = new_figure(n, 4, figsize=(17, 3.8 * n), squeeze=False)
     for row in range(n):
@@ -80,6 +84,7 @@ def fig_examples(data: ReportData, c: int, path: Path, n: int = 3) -> None:
         axes[row, 3].set_ylabel("y [kpc]", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
+    return fig
 
 
 def fig_spectra(
@@ -181,3 +186,30 @@ def fig_mass(data: ReportData, c: int, path: Path) -> None:
         ax.set_title(f"{int((~good).sum())} map(s) with non-positive totals not shown", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
+
+
+def fig_training(history: dict[str, tuple[np.ndarray, np.ndarray]], references: dict[str, float], path: Path) -> Figure:
+    """Losses (left) and ``val/physics_score`` (right) against the training step, with the
+    references' physics scores (``{name: score}``, e.g. the best baseline and the floor) as
+    horizontal lines; saves and returns the figure."""
+    fig, (a1, a2) = new_figure(1, 2, figsize=(12, 4.2))
+    for name in ("train/loss", "val/loss"):
+        if name in history:
+            steps, values = history[name]
+            a1.plot(steps, values, "-" if name.startswith("train") else "o-", ms=3, label=name)
+    a1.set_yscale("log")
+    a1.set_xlabel("training step")
+    a1.set_ylabel("loss [normalised units]")
+    a1.legend(fontsize=8)
+    if "val/physics_score" in history:
+        steps, values = history["val/physics_score"]
+        a2.plot(steps, values, "o-", color="C3", ms=3, label="model (validation split)")
+    for i, (name, score) in enumerate(references.items()):
+        color, ls, _ = _style(name, i + 1)
+        a2.axhline(score, color=color, ls=ls, lw=1.2, label=f"{name} (test split)")
+    a2.set_xlabel("training step")
+    a2.set_ylabel("physics score (lower is better)")
+    a2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    return fig

@@ -35,6 +35,8 @@ class ReportData:
             ``floor (twin)``, ``oracle``), scored and plotted beside the model.
         normalised_*: optional network-unit maps for MSE/PSNR/SSIM (the model only).
         meta: free-form run description (family, sampler, steps, checkpoint, …).
+        history: optional training curves ``{metric: (steps, values)}`` (e.g. ``train/loss``,
+            ``val/loss``, ``val/physics_score`` from the run's ``metrics.csv``).
     """
 
     source: np.ndarray
@@ -52,6 +54,7 @@ class ReportData:
     normalised_prediction: np.ndarray | None = None
     normalised_target: np.ndarray | None = None
     meta: dict[str, object] = field(default_factory=dict)
+    history: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
 
     def predictions(self) -> dict[str, np.ndarray]:
         """``{"model": prediction, **references}``."""

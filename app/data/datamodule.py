@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -13,7 +14,8 @@ from app.data.catalog import PairedRow, PairingReport, find_files, index_domains
 from app.data.contract import DataContract, fit_picks
 from app.data.dataset import MapReader, PairedMapDataset
 from app.data.domains import MASS_WEIGHTED, get_domain
-from app.data.mock_set import ensure_mock
+from app.data.mock_set import ensure_mock, mock_key
+from app.data.own_maps import OwnMap, OwnMapsDataset, distribution_warnings, read_own_maps
 from app.data.sampler import EpochSampler
 from app.data.transforms import MapTransform, make_transform
 
@@ -47,6 +49,14 @@ class GalaxyDataModule(L.LightningDataModule):
             ``{mock_dir}/v3-g{galaxies}-n{size}-seed{seed}-views4`` (one folder per setting).
         stratify: order galaxies by mass (``num_particles``) before splitting, so every split
             spans the mass range.
+        predict_maps: your own source maps for ``predict`` (files, folders or globs of FITS,
+            NPY or source-only TNG-layout HDF5), instead of the test split; the training data
+            is then not read (the fitted transforms come from ``--ckpt_path``).
+        predict_unit: unit of those maps when the files give none (NPY), e.g. ``solMass / kpc2``.
+        predict_pixel_size: their pixel side [kpc] when the files give none (overrides them).
+        predict_pixel_unit: length unit of a FITS CDELT1 without CUNIT1.
+        predict_samples: samples per own map (generative families draw independent noise for
+            each); with more than one, the writer gives each map's mean and standard deviation.
         weighted_pooling: pool T and |B| with the gas map as weight when gas files exist.
     """
 
@@ -69,6 +79,11 @@ class GalaxyDataModule(L.LightningDataModule):
         mock_size: int | None = None,
         weighted_pooling: bool = True,
         stratify: bool = True,
+        predict_maps: list[str] | None = None,
+        predict_unit: str | None = None,
+        predict_pixel_size: float | None = None,
+        predict_pixel_unit: str | None = None,
+        predict_samples: int = 1,
     ) -> None:
         super().__init__()
         targets = [targets] if isinstance(targets, str) else list(targets)
@@ -102,6 +117,8 @@ class GalaxyDataModule(L.LightningDataModule):
         self.splits: dict[str, list[PairedRow]] | None = None
         self.datasets: dict[str, PairedMapDataset] = {}
         self.trained_split: dict[str, Any] | None = None  # the split of a restored checkpoint
+        self.train_fov: tuple[float, float] | None = None  # training fields of view [kpc]: min, max
+        self.own_maps: list[OwnMap] | None = None
 
     # ---------------------------------------------------------------- preparation
     @property
@@ -118,13 +135,25 @@ class GalaxyDataModule(L.LightningDataModule):
             return hp.data
         return str(ensure_mock(hp.mock_dir, hp.mock_galaxies, self.mock_size, hp.seed))
 
+    def _data_folder(self) -> str:
+        """The data folder or glob, without writing the mock."""
+        hp = self.hparams
+        return hp.data if hp.data is not None else str(Path(hp.mock_dir) / mock_key(hp.mock_galaxies, self.mock_size, hp.seed))
+
     def prepare_data(self) -> None:
-        """Write the mock set if it is the data and missing (rank 0 only)."""
-        self.data_path()
+        """Write the mock set if it is the data and missing (rank 0 only; not for own maps)."""
+        if not self.hparams.predict_maps:
+            self.data_path()
 
     def setup(self, stage: str | None = None) -> None:
         """Index, pair and split the files (once), fit any unfitted transforms on the training split
-        and build the train/val/test datasets (``augment`` on train only)."""
+        and build the train/val/test datasets (``augment`` on train only). ``predict`` of own
+        maps reads only those maps."""
+        if stage == "predict" and self.hparams.predict_maps:
+            hp = self.hparams
+            self.own_maps = read_own_maps(hp.predict_maps, self.source, unit=hp.predict_unit,
+                                          pixel_size=hp.predict_pixel_size, pixel_unit=hp.predict_pixel_unit)  # fmt: skip
+            return
         if self.splits is None:
             files = find_files(self.data_path())
             needed = list(self.domains)
@@ -141,6 +170,8 @@ class GalaxyDataModule(L.LightningDataModule):
             self.splits = split_by_galaxy(
                 rows, tuple(self.hparams.split), self.hparams.seed, self.hparams.stratify
             )
+            fovs = [r.extent[1] - r.extent[0] for r in self.splits["train"]]
+            self.train_fov = (min(fovs), max(fovs)) if fovs else None
             log.info(
                 "data: %d files; %s; split (views) %s",
                 len(files),
@@ -181,13 +212,15 @@ class GalaxyDataModule(L.LightningDataModule):
         return DataContract(
             source=self.source, targets=tuple(self.targets), size=int(hp.size), batch_size=int(hp.batch_size),
             fit_maps=int(hp.fit_maps), transforms=self.transforms, to_physical=self.to_physical, maps=self.maps,
-            train_batches=self.train_dataloader, data_path=self.data_path(), weighted_pooling=hp.weighted_pooling,
+            train_batches=self.train_dataloader, data_path=self._data_folder(), weighted_pooling=hp.weighted_pooling,
         )  # fmt: skip
 
     # ---------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
         """Fitted transforms and the settings that decide the split (saved into every checkpoint)."""
-        return {"transforms": {d: t.state() for d, t in self.transforms.items()}, "split": self._split_settings()}
+        fov = None if self.train_fov is None else list(self.train_fov)
+        return {"transforms": {d: t.state() for d, t in self.transforms.items()}, "split": self._split_settings(),
+                "train_fov_kpc": fov}  # fmt: skip
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the checkpoint's fitted transforms (also into built datasets) and record its
@@ -200,6 +233,8 @@ class GalaxyDataModule(L.LightningDataModule):
         for ds in self.datasets.values():
             ds.transforms = self.transforms
         self.trained_split = state_dict.get("split")
+        fov = state_dict.get("train_fov_kpc")
+        self.train_fov = None if fov is None else (float(fov[0]), float(fov[1]))
 
     def _split_settings(self) -> dict[str, Any]:
         norm = lambda v: list(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
@@ -275,5 +310,15 @@ class GalaxyDataModule(L.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        """Prediction batches: the test split in dataset order."""
-        return self._loader("test", shuffle=False)
+        """Prediction batches: ``predict_maps`` on the model's grid, or the test split, in order."""
+        if not self.hparams.predict_maps:
+            return self._loader("test", shuffle=False)
+        transform = self.transforms[self.source]
+        if not transform.fitted:
+            raise ValueError("predicting your own maps needs the fitted transforms of a trained model: pass --ckpt_path")
+        if self.own_maps is None:
+            self.setup("predict")
+        for line in distribution_warnings(self.own_maps, transform, int(self.hparams.size), self.train_fov):
+            log.warning(line)
+        dataset = OwnMapsDataset(self.own_maps, int(self.hparams.size), transform, int(self.hparams.predict_samples))
+        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=False, num_workers=0)

@@ -14,27 +14,28 @@ from app.data.domains import get_domain
 from app.families.callbacks import GlobalRNGState, ema
 from app.families.inference import SCORE_CLAMP, generate_physical, index_noise
 from app.nets import UNet
+from app.nets.options import net_dict
 from validation import PhysicsMetrics
 
 __all__ = ["SCORE_CLAMP", "Translator", "build_unet"]
 
 
 def build_unet(
-    spec: dict[str, Any] | None, in_channels: int, out_channels: int, time_embedding: str | None
+    spec: Any, in_channels: int, out_channels: int, time_embedding: str | None
 ) -> UNet:
     """A U-Net from ``spec`` (the ``model.net`` config) with the family's channels and time embedding."""
-    spec = dict(spec or {})
+    spec = net_dict(spec)
     for key, value in (("in_channels", in_channels), ("out_channels", out_channels)):
         if key in spec and spec[key] != value:
             raise ValueError(
                 f"model.net.{key} is {spec[key]} but this family and data need {value}; leave it out"
             )
         spec[key] = value
-    spec.setdefault("time_embedding", time_embedding)
-    if time_embedding is not None and spec["time_embedding"] is None:
-        raise ValueError(
-            "model.net.time_embedding: this family conditions on noise level/time; set sinusoidal or fourier"
-        )
+    if spec.get("time_embedding") is None:
+        spec["time_embedding"] = time_embedding  # unset (None): the family's own choice
+    elif time_embedding is None:
+        raise ValueError("model.net.time_embedding: this family does not condition on noise level or time; "
+                         "leave it out")  # fmt: skip
     try:
         return UNet(**spec)
     except TypeError as err:
@@ -76,8 +77,11 @@ class Translator(L.LightningModule):
             raise ValueError(f"model.target_channels must be >= 1, got {target_channels}")
         if not 0 <= ema_decay < 1:
             raise ValueError(f"model.ema_decay must be in [0, 1), got {ema_decay}")
-        if lr < 0 or val_maps < 0:
-            raise ValueError(f"model.lr and model.val_maps must be >= 0, got {lr} and {val_maps}")
+        if lr < 0:
+            raise ValueError(f"model.lr must be >= 0, got {lr}")
+        if val_maps < 1:
+            raise ValueError(f"model.val_maps must be >= 1, got {val_maps}: val/physics_score, which checkpoint "
+                             "selection and early stopping watch, is computed on the first val_maps views")  # fmt: skip
         self.save_hyperparameters()  # the subclass's arguments too (Lightning walks the __init__ frames)
         # LightningCLI hands save_hyperparameters only the arguments its parser saw (a baseline's
         # parser has no lr or ema_decay): the shared values always land in hparams
@@ -85,6 +89,8 @@ class Translator(L.LightningModule):
                   "score_weights": score_weights, "sample_seed": sample_seed}  # fmt: skip
         for key, value in shared.items():
             self.hparams.setdefault(key, value)
+        if "net" in self.hparams:  # UNetOptions → plain dict: checkpoints stay loadable with weights_only
+            self.hparams["net"] = net_dict(self.hparams["net"])
         self.checkpoint_info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ hooks for families

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -9,6 +10,7 @@ import torch
 from app.diffusion.parameterizations import make_parameterization
 from app.diffusion.samplers import SAMPLERS
 from app.families.base import Translator, build_unet
+from app.nets.options import UNetOptions, net_dict
 
 __all__ = ["Diffusion", "DiffusionMamba"]
 
@@ -28,7 +30,7 @@ class Diffusion(Translator):
 
     def __init__(
         self,
-        net: dict[str, Any] | None = None,
+        net: UNetOptions | None = None,
         parameterization: str = "edm",
         schedule: str = "linear",
         timesteps: int = 1000,
@@ -113,9 +115,13 @@ class Diffusion(Translator):
             return sampler(denoise, z * start, sigmas, eta=h["eta"], churn=h["churn"], generator=generator)
 
 
+MAMBA_NET = UNetOptions(block="mamba")
+
+
 class DiffusionMamba(Diffusion):
     """Diffusion Mamba: the diffusion family on the Mamba U-Net (``block: mamba`` by default)."""
 
-    def __init__(self, net: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        net = {"block": "mamba", **(net or {})}
+    def __init__(self, net: UNetOptions | None = MAMBA_NET, **kwargs: Any) -> None:
+        # a config's options arrive merged onto MAMBA_NET; a plain dict from Python gets block mamba
+        net = net_dict(net) if dataclasses.is_dataclass(net) else {"block": "mamba", **(net or {})}
         super().__init__(net=net, **kwargs)

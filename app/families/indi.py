@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from app.families.base import Translator, build_unet
+from app.nets.options import UNetOptions
 
 __all__ = ["InDI", "indi_sample"]
 
@@ -67,7 +68,7 @@ class InDI(Translator):
 
     def __init__(
         self,
-        net: dict[str, Any] | None = None,
+        net: UNetOptions | None = None,
         steps: int = 1,
         eps0: float = 0.0,
         noise_schedule: str = "constant",

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from app.families.base import Translator, build_unet
 from app.nets import PatchDiscriminator
+from app.nets.options import UNetOptions
 
 __all__ = ["Pix2Pix"]
 
@@ -24,7 +25,7 @@ class Pix2Pix(Translator):
 
     def __init__(
         self,
-        net: dict[str, Any] | None = None,
+        net: UNetOptions | None = None,
         discriminator: dict[str, Any] | None = None,
         gan_loss: str = "bce",
         l1_weight: float = 100.0,
