@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,21 @@ class GalchemyCLI(LightningCLI):
             self.save_config_callback = None
 
 
+def show_progress_logs(level: int = logging.INFO) -> None:
+    """Print galchemy's INFO messages (files found, pairs kept and dropped, split sizes, fitted
+    transforms, mock writing, output folders) on stderr, once, unless logging is configured."""
+    for name in ("app", "validation"):
+        logger = logging.getLogger(name)
+        if not logger.handlers and not logging.getLogger().handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(level)
+
+
 def main(args: list[str] | None = None) -> None:
     """Run the LightningCLI fit/validate/test/predict on ``args`` (``sys.argv`` when None)."""
+    show_progress_logs()
     GalchemyCLI(
         Translator,
         GalaxyDataModule,
