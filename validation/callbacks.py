@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 __all__ = ["PhysicsCheckpoint", "PhysicsEarlyStopping"]
 
@@ -54,6 +55,11 @@ class PhysicsCheckpoint(ModelCheckpoint):
     Lightning writes ``last.ckpt`` only when a top-k checkpoint was written in the same step,
     so with a monitored score it would freeze at the best epoch; here it is refreshed after
     every validation, so a killed run resumes from where it was, not from its best epoch.
+
+    Preemption: on SIGTERM (Lightning stops after the current batch) or Ctrl-C,
+    ``last.ckpt`` is written at the step reached, with the loader's position in the epoch,
+    so ``fit --ckpt_path last.ckpt`` continues with the next batch. A run that fails with
+    an error (e.g. a non-finite loss) writes nothing: the last good checkpoint stays.
     """
 
     def __init__(
@@ -77,6 +83,14 @@ class PhysicsCheckpoint(ModelCheckpoint):
             _lightning_private(self, "_save_last_checkpoint")(trainer, candidates)
             _lightning_private(self, "_last_global_step_saved")  # present before it is set
             self._last_global_step_saved = trainer.global_step
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        """On SIGTERM or Ctrl-C, write ``last.ckpt`` at the step reached (every rank calls it)."""
+        if not isinstance(exception, (SIGTERMException, KeyboardInterrupt)) or not self.save_last:
+            return
+        if self.dirpath is None or trainer.sanity_checking or trainer.global_step == 0:
+            return
+        trainer.save_checkpoint(f"{self.dirpath}/{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}")
 
     def _on_epoch_end(self, trainer) -> bool:
         return _lightning_private(self, "_should_save_on_train_epoch_end")(trainer)

@@ -16,7 +16,7 @@ from app.data.dataset import MapReader, PairedMapDataset
 from app.data.domains import MASS_WEIGHTED, get_domain
 from app.data.mock_set import ensure_mock, mock_key
 from app.data.own_maps import OwnMap, OwnMapsDataset, distribution_warnings, read_own_maps
-from app.data.sampler import EpochSampler
+from app.data.sampler import EpochSampler, ResumableLoader
 from app.data.transforms import MapTransform, make_transform
 
 __all__ = ["GalaxyDataModule"]
@@ -287,7 +287,8 @@ class GalaxyDataModule(L.LightningDataModule):
             self.setup()
         workers = self.hparams.num_workers
         dataset = self.datasets[name]
-        return DataLoader(
+        loader = ResumableLoader if shuffle else DataLoader
+        return loader(
             dataset,
             batch_size=self.hparams.batch_size,
             sampler=EpochSampler(len(dataset), self.hparams.seed, shuffle),

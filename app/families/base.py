@@ -11,7 +11,7 @@ from torch import nn
 
 from app.data.contract import DataContract
 from app.data.domains import get_domain
-from app.families.callbacks import GlobalRNGState, ema
+from app.families.callbacks import AtomicCheckpoints, GlobalRNGState, ema
 from app.families.inference import SCORE_CLAMP, generate_physical, index_noise
 from app.nets import UNet
 from app.nets.options import net_dict
@@ -113,8 +113,8 @@ class Translator(L.LightningModule):
 
     # ------------------------------------------------------------------ shared machinery
     def configure_callbacks(self) -> list[L.Callback]:
-        """EMA weights (Lightning's ``WeightAveraging``) and exact-resumption RNG states."""
-        extra: list[L.Callback] = [GlobalRNGState()]
+        """EMA weights (Lightning's ``WeightAveraging``), exact-resumption RNG states and atomic checkpoints."""
+        extra: list[L.Callback] = [GlobalRNGState(), AtomicCheckpoints()]
         if self.hparams.ema_decay > 0:
             extra.append(ema(self.hparams.ema_decay))
         return extra

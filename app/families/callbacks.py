@@ -5,6 +5,9 @@
   averaged weights in for validation and writes them as the checkpoint's ``state_dict``
   (the raw weights go to ``current_model_state``, for resuming), so validation, test,
   prediction and ``load_from_checkpoint`` all use the EMA weights.
+* ``AtomicCheckpoints``: checkpoints are written to a temporary file beside the target and
+  renamed over it, so a kill, a full or a read-only disk never leaves half a checkpoint in
+  place of a good one; a failed write raises an ``OSError`` naming the file.
 * ``GlobalRNGState``: the global torch / numpy / Python RNG states, saved with every
   checkpoint and restored only when ``fit`` resumes from one, so a resumed run draws the
   same random numbers as an uninterrupted one. Loading a model for inference leaves the
@@ -13,15 +16,18 @@
 
 from __future__ import annotations
 
+import os
 import random
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
+from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import WeightAveraging
 
-__all__ = ["EMAAverage", "GlobalRNGState", "ema"]
+__all__ = ["AtomicCheckpointIO", "AtomicCheckpoints", "EMAAverage", "GlobalRNGState", "ema"]
 
 
 class EMAAverage:
@@ -73,3 +79,31 @@ class GlobalRNGState(L.Callback):
         random.setstate((p["version"], tuple(int(v) for v in p["internal"].tolist()), p["gauss_next"]))
         if state_dict["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``torch.save`` to ``.{name}.tmp-{pid}`` in the target's folder, then ``os.replace``."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        """Write ``checkpoint`` to ``path`` atomically; OSError naming ``path`` when it cannot."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(checkpoint, tmp)
+            os.replace(tmp, path)
+        except BaseException as err:
+            tmp.unlink(missing_ok=True)
+            if isinstance(err, OSError):
+                raise OSError(f"could not write checkpoint {path} ({err.strerror or err}); "
+                              "the previous file, if any, is unchanged") from err  # fmt: skip
+            raise
+
+
+class AtomicCheckpoints(L.Callback):
+    """Puts ``AtomicCheckpointIO`` in place of the strategy's plain ``TorchCheckpointIO``."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Swap the checkpoint writer before anything is saved (a custom one is left alone)."""
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()

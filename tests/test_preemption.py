@@ -1,0 +1,83 @@
+"""Preemption: SIGTERM mid-epoch → ``last.ckpt`` at the step reached → resume → the same losses;
+and checkpoints are written atomically."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from app.data import GalaxyDataModule, write_mock_set
+from app.families import InDI
+from app.families.callbacks import AtomicCheckpointIO
+from validation import PhysicsCheckpoint
+
+NET = {"base_channels": 8, "channel_mults": [1, 2], "block": "residual"}
+
+
+@pytest.fixture(scope="module")
+def mock_dir(tmp_path_factory) -> Path:
+    logging.getLogger("app").setLevel(logging.ERROR)
+    return write_mock_set(tmp_path_factory.mktemp("mock") / "set", galaxies=8, size=32, seed=0, progress=False)
+
+
+class Record(Callback):
+    """Training losses, and a SIGTERM to this process after global step ``term_at``."""
+
+    def __init__(self, term_at: int | None = None) -> None:
+        self.values: list[float] = []
+        self.term_at = term_at
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.values.append(float(trainer.callback_metrics["train/loss"]))
+        if trainer.global_step == self.term_at:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _fit(root: Path, mock_dir: Path, record: Record, ckpt: Path | None = None) -> L.Trainer:
+    L.seed_everything(5)
+    dm = GalaxyDataModule(data=str(mock_dir), source="dm", targets=["gas"], size=16, batch_size=4, seed=0,
+                          split=(0.5, 0.25, 0.25))  # fmt: skip
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                        deterministic=True, num_sanity_val_steps=0, max_epochs=2, limit_train_batches=4,
+                        limit_val_batches=1, default_root_dir=root,
+                        callbacks=[record, PhysicsCheckpoint(dirpath=root, save_top_k=1)])  # fmt: skip
+    trainer.fit(InDI(net=NET, lr=1e-3), datamodule=dm, ckpt_path=ckpt)
+    return trainer
+
+
+def test_sigterm_mid_epoch_saves_and_resumes_with_the_same_losses(mock_dir, tmp_path):
+    full = Record()
+    _fit(tmp_path / "full", mock_dir, full)
+    assert len(full.values) == 8
+    cut = Record(term_at=3)  # mid-epoch 0 (4 batches per epoch)
+    with pytest.raises(SystemExit):  # Lightning's SIGTERMException, after the current batch
+        _fit(tmp_path / "cut", mock_dir, cut)
+    assert cut.values == full.values[:3]
+    last = torch.load(tmp_path / "cut" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 3 and last["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 0, "batches": 3}]
+    resumed = Record()
+    _fit(tmp_path / "cut", mock_dir, resumed, tmp_path / "cut" / "last.ckpt")
+    assert resumed.values == pytest.approx(full.values[3:], rel=1e-6, abs=0)
+
+
+def test_a_failed_checkpoint_write_leaves_the_previous_file_whole(tmp_path, monkeypatch):
+    io = AtomicCheckpointIO()
+    target = tmp_path / "last.ckpt"
+    io.save_checkpoint({"state_dict": {"w": torch.ones(3)}, "epoch": 1}, target)
+    good = target.read_bytes()
+
+    def half_then_full_disk(obj, f, *args, **kwargs):
+        Path(f).write_bytes(b"half a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", half_then_full_disk)
+    with pytest.raises(OSError, match=r"could not write checkpoint .*last.ckpt \(No space left on device\); the previous"):
+        io.save_checkpoint({"state_dict": {"w": torch.zeros(3)}, "epoch": 2}, target)
+    assert target.read_bytes() == good and sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
