@@ -255,10 +255,19 @@ class TestBadInput:
     def test_missing_domain_group(self, tng_set):
         with pytest.raises(
             ValueError,
-            match=r"no '/star/images' dataset in any of 4 file\(s\).*"
+            match=r"no '/star/images' dataset: no '/star' group in any of 4 file\(s\); "
             r"domains found: \['dm', 'gas', 'hi', 'hi/21cm'\]",
         ):
             index_domains(find_files(tng_set), ["dm", "star"])
+
+    def test_a_group_without_images_names_its_own_file(self, tmp_path):
+        views = _views(range(2))
+        write_domain_file(tmp_path / "dm.hdf5", "dm", views, galaxy_images(views, 16, 1))
+        write_domain_file(tmp_path / "gas.hdf5", "gas", views, galaxy_images(views, 16, 0))
+        with h5py.File(tmp_path / "gas.hdf5", "a") as f:
+            del f["gas/images"]
+        with pytest.raises(ValueError, match=r"no '/gas/images' dataset: gas.hdf5 has a '/gas' group without an 'images'"):
+            index_domains(find_files(str(tmp_path)), ["dm", "gas"])
 
     def test_missing_metadata_and_count_mismatch(self, tmp_path):
         views = _views([0])
@@ -312,9 +321,19 @@ class TestBadInput:
         dm = GalaxyDataModule(
             data=str(tmp_path / "d"), source="dm", targets=["gas"], size=16, split=(1, 0, 0), fit_maps=100
         )
-        with pytest.raises(
-            ValueError, match=r"gas.hdf5 /gas row 2: 1 negative pixel.*log10 transform of domain 'gas'"
-        ):
+        with pytest.raises(ValueError, match=r"gas.hdf5 /gas row 2: 1 negative pixel\(s\) \(min -5\) in a gas map"):
+            dm.setup("fit")
+
+    def test_a_negative_pixel_is_caught_before_pooling_averages_it_away(self, tmp_path):
+        views = _views(range(4))
+        imgs = galaxy_images(views, 16, 0)
+        imgs[1, 4, 4] = -1e-3 * imgs[1].max()  # pooled 16 → 8, the block mean stays positive
+        write_domain_file(tmp_path / "d/dm.hdf5", "dm", views, galaxy_images(views, 16, 1))
+        write_domain_file(tmp_path / "d/gas.hdf5", "gas", views, imgs)
+        dm = GalaxyDataModule(
+            data=str(tmp_path / "d"), source="dm", targets=["gas"], size=8, split=(1, 0, 0), fit_maps=100
+        )
+        with pytest.raises(ValueError, match=r"gas.hdf5 /gas row 1: 1 negative pixel.*checked before pooling"):
             dm.setup("fit")
 
     def test_size_not_dividing(self, tng_set):

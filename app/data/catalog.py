@@ -179,6 +179,7 @@ def index_domains(files: list[Path], domains: list[str]) -> dict[str, dict[Key, 
     """
     index: dict[str, dict[Key, MapRef]] = {d: {} for d in domains}
     seen_domains: set[str] = set()
+    no_images: dict[str, list[str]] = {d: [] for d in domains}  # files with a /d group but no images
     for path in files:
         try:
             f = h5py.File(path, "r")
@@ -192,6 +193,8 @@ def index_domains(files: list[Path], domains: list[str]) -> dict[str, dict[Key, 
 
             f.visititems(visit)
             for d in domains:
+                if d in f and isinstance(f[d], h5py.Group) and "images" not in f[d]:
+                    no_images[d].append(path.name)
                 if d in f and isinstance(f[d], h5py.Group) and "images" in f[d]:
                     for ref in _index_group(path, f, d):
                         other = index[d].get(ref.key)
@@ -200,10 +203,10 @@ def index_domains(files: list[Path], domains: list[str]) -> dict[str, dict[Key, 
                         index[d][ref.key] = ref
     for d in domains:
         if not index[d]:
-            raise ValueError(
-                f"no '/{d}/images' dataset in any of {len(files)} file(s) (first: {files[0]}); "
-                f"domains found: {sorted(seen_domains) or 'none'}"
-            )
+            where = (f"{', '.join(no_images[d][:3])} {'has' if len(no_images[d]) == 1 else 'have'} a '/{d}' group "
+                     "without an 'images' dataset" if no_images[d]
+                     else f"no '/{d}' group in any of {len(files)} file(s)")  # fmt: skip
+            raise ValueError(f"no '/{d}/images' dataset: {where}; domains found: {sorted(seen_domains) or 'none'}")
     return index
 
 

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from app.data.catalog import MapRef, PairedRow
-from app.data.domains import MASS_WEIGHTED, get_domain
+from app.data.domains import BRIGHTNESS, MASS_WEIGHTED, get_domain
 from app.data.resize import pool_to
 from app.data.transforms import MapTransform
 
@@ -53,7 +53,7 @@ class MapReader:
         return f
 
     def raw(self, ref: MapRef) -> torch.Tensor:
-        """The stored map ``(H, W)`` float64, checked finite."""
+        """The stored map ``(H, W)`` float64, checked finite and (but for brightness maps) non-negative."""
         try:
             data = self._file(ref.path)[f"{ref.domain}/images"][ref.row]
         except (OSError, KeyError) as err:
@@ -63,6 +63,11 @@ class MapReader:
             bad = int((~torch.isfinite(t)).sum())
             if bad:
                 raise ValueError(f"{ref.where}: {bad} NaN/Inf pixel(s); fix or exclude this row")
+        if get_domain(ref.domain).kind != BRIGHTNESS:  # densities, T and |B| are never negative
+            n_neg = int((t < 0).sum())
+            if n_neg:
+                raise ValueError(f"{ref.where}: {n_neg} negative pixel(s) (min {float(t.min()):.3g}) in a "
+                                 f"{ref.domain} map, checked before pooling; fix or exclude this row")  # fmt: skip
         return t
 
     def read(self, ref: MapRef, gas: MapRef | None = None) -> torch.Tensor:
