@@ -11,7 +11,8 @@ from typing import Any
 
 import torch
 
-from physics._arrays import Boundary, as_map, give_back
+from physics._arrays import Boundary, as_map, check_same_shape, give_back
+from physics._finite import map_exponent, require_finite, split_pow2, times_pow2
 from physics.grid import pixel_offsets
 
 __all__ = ["check_log_domain", "enclosed", "paired_distance", "pixel_radii", "radius_at_fraction"]
@@ -32,36 +33,68 @@ def pixel_radii(t: torch.Tensor, center_px: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(dy**2 + dx**2)
 
 
-def enclosed(t: torch.Tensor, r: torch.Tensor, radius_px: torch.Tensor) -> torch.Tensor:
-    """Mass-like sum of ``t`` ``(..., H, W)`` inside ``radius_px`` ``(..., n)`` → ``(..., n)``.
+def _segment(u: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
+    """``∫_0^u sqrt(R² − s²) ds`` for ``0 ≤ u ≤ R`` [pixels²]."""
+    safe = torch.where(radius > 0, radius, 1.0)
+    root = torch.sqrt(torch.clamp(radius**2 - u**2, min=0.0))
+    return 0.5 * (u * root + radius**2 * torch.asin(torch.clamp(u / safe, -1.0, 1.0)))
 
-    ``r`` ``(..., H, W)`` are the pixel-centre distances [pixels] (:func:`pixel_radii`); the
-    result is in ``[map]·pixel²``. A pixel at centre distance ``r`` counts with weight
-    ``clip(R − r + 1/2, 0, 1)``: its content is spread over one pixel in radius, which
-    removes the pixel-centre staircase (R50 of a sampled exponential disk to ~3e-4 at
-    128², ~5e-5 at 512²).
+
+def _corner_area(y: torch.Tensor, x: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
+    """Signed area of the disk of ``radius`` (about the origin) inside the rectangle from
+    the origin to the corner ``(y, x)`` [pixels²]: ``sgn(y) sgn(x) |disk ∩ [0,|y|]×[0,|x|]|``."""
+    a = torch.minimum(y.abs(), radius)
+    b = torch.minimum(x.abs(), radius)
+    c = torch.minimum(torch.sqrt(torch.clamp(radius**2 - b**2, min=0.0)), a)  # circle meets v = b at u = c
+    return torch.sign(y) * torch.sign(x) * (c * b + _segment(a, radius) - _segment(c, radius))
+
+
+def enclosed(t: torch.Tensor, center_px: torch.Tensor, radius_px: torch.Tensor) -> torch.Tensor:
+    """Mass-like sum of ``t`` ``(..., H, W)`` inside circles of ``radius_px`` ``(..., n)`` → ``(..., n)``.
+
+    ``center_px`` ``(..., 2)`` is the circles' centre as (row, col) offsets from the map
+    centre [pixels]; the result is in ``[map]·pixel²``. Each pixel counts with the exact
+    fraction of its square inside the circle (its content taken as uniform over the
+    square), so a uniform field gives exactly ``π R²`` for a circle inside the map and the
+    pixel-centre staircase is gone. The fraction comes from the signed disk-quadrant area
+    at the pixel corners (inclusion–exclusion); pixels wholly inside or outside the circle
+    count exactly 1 or 0.
     """
-    w = torch.clamp(radius_px[..., :, None, None] - r[..., None, :, :] + 0.5, 0.0, 1.0)
-    return (t[..., None, :, :] * w).sum(dim=(-2, -1))
+    height, width = t.shape[-2:]
+    rows = torch.arange(height + 1, dtype=torch.float64, device=t.device) - height / 2
+    cols = torch.arange(width + 1, dtype=torch.float64, device=t.device) - width / 2
+    y = (rows - center_px[..., 0, None])[..., None, :, None]  # (..., 1, H+1, 1) corner rows
+    x = (cols - center_px[..., 1, None])[..., None, None, :]  # (..., 1, 1, W+1) corner columns
+    radius = radius_px[..., :, None, None]  # (..., n, 1, 1)
+    area = _corner_area(y, x, radius)
+    frac = area[..., 1:, 1:] - area[..., :-1, 1:] - area[..., 1:, :-1] + area[..., :-1, :-1]
+    yc, xc = 0.5 * (y[..., 1:, :] + y[..., :-1, :]), 0.5 * (x[..., 1:] + x[..., :-1])  # pixel centres
+    near = torch.hypot(torch.clamp(yc.abs() - 0.5, min=0.0), torch.clamp(xc.abs() - 0.5, min=0.0))
+    far = torch.hypot(yc.abs() + 0.5, xc.abs() + 0.5)
+    frac = torch.where(far <= radius, 1.0, torch.where(near >= radius, 0.0, frac.clamp(0.0, 1.0)))
+    return (t[..., None, :, :] * frac).sum(dim=(-2, -1))
 
 
 def radius_at_fraction(
     t: torch.Tensor,
-    r: torch.Tensor,
+    center_px: torch.Tensor,
     r_ap: torch.Tensor,
     fractions: torch.Tensor,
     iterations: int = 32,
 ) -> torch.Tensor:
     """Radius ``(..., F)`` [pixels] enclosing ``fractions`` ``(F,)`` of the mass inside ``r_ap``.
 
-    ``t`` ``(..., H, W)`` non-negative maps, ``r`` their pixel-centre distances [pixels],
-    ``r_ap`` ``(...,)`` the aperture radius [pixels]. Bisection on :func:`enclosed`
-    (``iterations`` halvings of ``[0, r_ap]``).
+    ``t`` ``(..., H, W)`` non-negative maps, ``center_px`` ``(..., 2)`` the centre as
+    (row, col) offsets from the map centre [pixels], ``r_ap`` ``(...,)`` the aperture
+    radius [pixels]. Bisection on :func:`enclosed` (``iterations`` halvings of
+    ``[0, r_ap]``). Each map is scaled by a power of two first, so huge values cannot
+    overflow the sums (and the radii are bitwise those of the unscaled map).
 
     Raises:
         ValueError: a map with no mass inside the aperture.
     """
-    total = enclosed(t, r, r_ap[..., None])  # (..., 1)
+    t = times_pow2(t, -map_exponent(t)[..., None, None])
+    total = enclosed(t, center_px, r_ap[..., None])  # (..., 1)
     if bool((total <= 0).any()):
         raise ValueError("field has no mass inside the aperture")
     target = fractions * total  # (..., F)
@@ -69,7 +102,7 @@ def radius_at_fraction(
     hi = r_ap[..., None].expand_as(target).clone()
     for _ in range(iterations):
         mid = 0.5 * (lo + hi)
-        below = enclosed(t, r, mid) < target
+        below = enclosed(t, center_px, mid) < target
         lo = torch.where(below, mid, lo)
         hi = torch.where(below, hi, mid)
     return 0.5 * (lo + hi)
@@ -104,17 +137,31 @@ def _cdf_gap(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return torch.abs(fa - fb), torch.diff(grid)
 
 
+def _peak_exponent(t: torch.Tensor) -> torch.Tensor:
+    """Exponent (int64, scalar) of the largest ``|value|`` of ``t`` (0 when ``t`` is all zero)."""
+    return split_pow2(t.abs().amax())[1]
+
+
 def paired_distance(
-    a: Any, b: Any, log: bool, per_map: bool, statistic: str, names: tuple[str, str] = ("a", "b")
+    a: Any,
+    b: Any,
+    log: bool,
+    per_map: bool,
+    statistic: str,
+    names: tuple[str, str] = ("a", "b"),
+    same_shape: bool = False,
 ) -> Any:
     """Distance between the pixel distributions of ``a`` and ``b`` (maps ``(..., H, W)``).
 
     ``statistic`` is ``"w1"`` (Wasserstein-1; dex when ``log``, else map units) or
     ``"ks"`` (Kolmogorov–Smirnov, dimensionless). With ``per_map`` one value per map pair
-    ``(...,)``, else one value for the pooled sets (a scalar). ``names`` label errors.
+    ``(...,)``, else one value for the pooled sets (a scalar). ``names`` label errors;
+    ``same_shape`` requires ``a`` and ``b`` of one shape (a prediction and its truth).
     """
     ta, boundary = as_map(a, names[0])
     tb, _ = as_map(b, names[1])
+    if same_shape:
+        check_same_shape(ta, tb, *names)
     if per_map:
         if ta.shape[:-2] != tb.shape[:-2]:
             raise ValueError(
@@ -126,9 +173,16 @@ def paired_distance(
     else:
         pairs = [(ta, tb)]
         batch = ()
+    # linear values: scale both sets by one power of two, so value gaps cannot overflow
+    e = torch.zeros((), dtype=torch.int64) if log else torch.maximum(_peak_exponent(ta), _peak_exponent(tb))
     out = []
     for x, y in pairs:
+        if not log:
+            x, y = times_pow2(x, -e), times_pow2(y, -e)
         gap, dx = _cdf_gap(_samples(x, log, names[0]), _samples(y, log, names[1]))
         out.append((gap * dx).sum() if statistic == "w1" else gap.max())
     result = torch.stack(out).reshape(batch)
+    if statistic == "w1" and not log:
+        result = times_pow2(result, e)
+        require_finite(result, f"the Wasserstein distance of {names[0]} and {names[1]}", "both maps")
     return give_back(result, Boundary(boundary.library, boundary.device))

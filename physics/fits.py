@@ -50,10 +50,15 @@ def dimensionless_power(spectrum: PowerSpectrum) -> SpectralCurve:
 
     ``value`` has the shape of ``spectrum.power`` ``(..., n_bins)``, in ``[map]²``
     (dimensionless for a dimensionless field); ``k`` and ``n_modes`` are passed through.
+
+    Raises:
+        ValueError: ``k² P`` beyond float64.
     """
     k, ku, boundary = _plain(spectrum.k)
     p, pu, _ = _plain(spectrum.power)
     value = k**2 * p.to(k.device) / (2 * math.pi)
+    if bool(torch.isinf(value).any()):
+        raise ValueError("dimensionless_power: k² P overflows float64; rescale the spectrum's map or k unit")
     unit = ku**2 * pu if (ku is not None and pu is not None) else None
     return SpectralCurve(k=spectrum.k, value=give_back(value, boundary, unit), n_modes=spectrum.n_modes)
 
@@ -69,7 +74,9 @@ def power_law_slope(spectrum: PowerSpectrum, k_min: Any = None, k_max: Any = Non
         PowerLawFit(slope, amplitude at k = 1 in the power's units, slope_error).
 
     Raises:
-        ValueError: fewer than three usable bins in the range.
+        ValueError: ``k_min``/``k_max`` NaN, in a unit that is not the spectrum's, or not
+            ``k_min < k_max``; fewer than three usable bins in the range; or an amplitude
+            beyond float64.
     """
     k, ku, boundary = _plain(spectrum.k)
     p, pu, _ = _plain(spectrum.power)
@@ -82,10 +89,19 @@ def power_law_slope(spectrum: PowerSpectrum, k_min: Any = None, k_max: Any = Non
         if isinstance(v, u.Quantity):
             if ku is None:
                 raise ValueError(f"{name} has units but spectrum.k does not")
-            return float(v.to_value(ku))
-        return float(v)
+            try:
+                value = float(v.to_value(ku))
+            except u.UnitConversionError:
+                raise ValueError(f"{name} must be a wavenumber in {ku}, got unit '{v.unit}'") from None
+        else:
+            value = float(v)
+        if math.isnan(value):
+            raise ValueError(f"{name} must be a number, got {v!r}")
+        return value
 
     lo, hi = limit(k_min, "k_min"), limit(k_max, "k_max")
+    if lo is not None and hi is not None and not lo < hi:
+        raise ValueError(f"k_min must be below k_max, got k_min={k_min!r}, k_max={k_max!r}")
     k, p = torch.broadcast_tensors(k, p)
     use = p > 0
     if lo is not None:
@@ -107,6 +123,10 @@ def power_law_slope(spectrum: PowerSpectrum, k_min: Any = None, k_max: Any = Non
     sigma2 = (w * resid**2).sum(-1) / dof * (use.sum(-1) / s)  # scatter per unit mean weight
     slope_err = torch.sqrt(sigma2 * s / det * (s / use.sum(-1)))
     amp = 10**intercept
+    if not bool(torch.isfinite(amp).all()):
+        raise ValueError(
+            "the fitted amplitude at k = 1 overflows float64: rescale the spectrum's map or k unit"
+        )
     return PowerLawFit(
         slope=give_back(slope, boundary),
         amplitude=give_back(amp, boundary, pu),

@@ -3,7 +3,9 @@
 Conventions (see ``docs/physics.md``): ``k = 2π/λ`` in 1/kpc (1/rad for angular pixel
 scales); ``k_F = 2π/L`` with ``L`` the longer side; bin ``n`` holds the modes with
 ``floor(|k|/k_F) = n`` and the DC bin is dropped. Each bin reports the mean ``|k|`` of
-its modes and the number of independent (half-plane) modes ``n_modes``.
+its modes and the number of independent (half-plane) modes ``n_modes``. As in Pylians'
+``Pk_plane``, every independent mode weighs the same in a bin's means, the
+self-conjugate (Nyquist) modes of even sizes included.
 
 The binning of an ``(H, W)`` grid depends only on its pixel dimensions and is cached,
 on the CPU only, so the cache never holds accelerator memory; :func:`fourier_modes`
@@ -82,11 +84,13 @@ class Modes:
     Attributes:
         index: ``(H·(W//2+1),)`` long, the bin of each stored mode (``n_bins`` for the
             dropped DC mode).
-        weight: ``(H·(W//2+1),)`` float64 full-plane multiplicity of each stored mode (1 on
-            self-paired columns, 2 elsewhere).
+        weight: ``(H·(W//2+1),)`` float64 weight of each stored mode: 2 per independent
+            (half-plane) mode, as in Pylians' ``Pk_plane``: 1 for each member of a conjugate
+            pair stored twice on the self-paired columns ``kx = 0`` and ``kx = W/2``, 2
+            for the self-conjugate modes and for every other stored mode.
         k_mean: ``(n_bins,)`` mean ``|k|`` of each bin, in units of ``k_F``.
         n_modes: ``(n_bins,)`` independent modes per bin.
-        weight_sum: ``(n_bins,)`` summed ``weight`` per bin.
+        weight_sum: ``(n_bins,)`` summed ``weight`` per bin (``2 · n_modes``).
         n_bins: number of (non-empty, non-DC) bins.
         longer_side: ``max(H, W)`` in pixels (``k_F = 2π / (longer_side · Δ)``).
     """
@@ -127,10 +131,13 @@ def cpu_modes(height: int, width: int, log_bins: int | None = None) -> Modes:
     ky = (fy * (side / height))[:, None]
     kx = (fx * (side / width))[None, :]
     kmag = torch.sqrt(ky**2 + kx**2)  # |k| / k_F, exact integers on the integer circles
+    # Columns kx = 0 and kx = W/2 (even W) hold each conjugate pair twice (±ky) and the
+    # self-conjugate modes once; every other stored mode stands for itself and its conjugate.
     paired = (fx == 0) | ((width % 2 == 0) & (fx == width // 2))
-    weight = torch.where(paired, 1.0, 2.0).to(torch.float64)[None, :].expand(height, -1)
     self_conj = paired[None, :] & ((fy == 0) | ((height % 2 == 0) & (fy == -(height // 2))))[:, None]
-    independent = weight / 2 + 0.5 * self_conj
+    pair_weight = torch.where(paired, 1.0, 2.0).to(torch.float64)[None, :].expand(height, -1)
+    independent = pair_weight / 2 + 0.5 * self_conj
+    weight = 2.0 * independent  # Pylians: every independent mode weighs the same, self-conjugate ones too
     is_dc = kmag == 0
     if log_bins is None:
         label = torch.floor(kmag + 1e-9).long()  # 1e-9 guards non-square grids only

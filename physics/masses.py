@@ -8,13 +8,16 @@ so their galaxy-wide averages are weighted again by the gas surface density.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
+import torch
 from astropy import constants as const
 from astropy import units as u
 
-from physics._arrays import as_map, check_same_shape, give_back
-from physics.grid import resolve_scale
+from physics._arrays import as_float_tensor, as_map, check_same_shape, give_back
+from physics._finite import map_exponent, require_finite, split_pow2, times_pow2
+from physics.grid import PixelScale, resolve_scale
 
 __all__ = [
     "MU_IONISED",
@@ -32,15 +35,48 @@ _KPC_CM = float(u.kpc.to(u.cm))
 _THERMAL_ERG_PER_MSUN_K = float((1.5 * const.k_B * u.Msun / const.m_p).to_value(u.erg / u.K))
 
 
-def total_mass(surface_density: Any, pixel_size: Any = None, *, extent: Any = None) -> Any:
+def _non_negative(t: torch.Tensor, name: str, what: str) -> None:
+    n_neg = int((t < 0).sum())
+    if n_neg:
+        raise ValueError(
+            f"{name} has {n_neg} negative pixel(s) (min {float(t.min()):.3g}); {what} must be >= 0"
+        )
+
+
+def _area(scale: PixelScale) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel area as ``(mantissa, exponent)`` (``A = m · 2^e``), so that no square overflows."""
+    m, e = split_pow2(scale.size)
+    return m * m, 2 * e
+
+
+def total_mass(
+    surface_density: Any, pixel_size: Any = None, *, extent: Any = None, allow_negative: bool = False
+) -> Any:
     """``M = A_pix Σ_pixels Σ`` for maps ``(..., H, W)`` → ``(...,)``.
 
     Msun for a map in Msun/kpc² with a pixel size in kpc. With Quantities the result
-    carries ``[map]·[length]²`` converted to Msun when possible.
+    carries ``[map]·[length]²`` converted to Msun when possible. The sum is taken on the
+    map scaled by a power of two, so it is finite whenever the mass is representable.
+
+    Args:
+        surface_density: non-negative map(s) ``(..., H, W)``, e.g. Msun/kpc².
+        pixel_size, extent: the pixel scale (kpc, or a length Quantity).
+        allow_negative: sum signed maps (e.g. a generator's output) instead of raising.
+
+    Raises:
+        ValueError: negative pixels (unless ``allow_negative``), or a mass beyond float64.
     """
     t, boundary = as_map(surface_density, "surface_density")
+    if not allow_negative:
+        _non_negative(t, "surface_density", "a surface density")
     scale = resolve_scale(pixel_size, extent, tuple(t.shape), t.device)
-    mass = t.sum(dim=(-2, -1)) * scale.area
+    e = map_exponent(t)
+    summed = times_pow2(t, -e[..., None, None]).sum(dim=(-2, -1))
+    m_area, e_area = _area(scale)
+    mass = times_pow2(summed * m_area, e + e_area)
+    require_finite(
+        mass, "the total mass of surface_density", "surface_density or pixel_size", mantissa=summed
+    )
     if boundary.wants_units(u.kpc if scale.has_units else None):
         unit = (boundary.unit or u.dimensionless_unscaled) * scale.unit**2
         q = give_back(mass, boundary, unit)
@@ -48,32 +84,62 @@ def total_mass(surface_density: Any, pixel_size: Any = None, *, extent: Any = No
     return give_back(mass, boundary)
 
 
+def _weighted_mean(values: Any, weights: Any, names: tuple[str, str], what: str | None) -> Any:
+    v, boundary = as_map(values, names[0])
+    w, _ = as_map(weights, names[1])
+    check_same_shape(v, w, *names)
+    if what is not None:
+        _non_negative(v, names[0], what)
+    _non_negative(w, names[1], "a weight")
+    # scale both maps by powers of two (exact): the products and sums cannot overflow
+    ev = map_exponent(v)
+    v = times_pow2(v, -ev[..., None, None])
+    w = times_pow2(w, -map_exponent(w)[..., None, None])
+    total = w.sum(dim=(-2, -1))
+    if bool((total <= 0).any()):
+        raise ValueError(f"{names[1]} is all zero in at least one map: the weighted mean is undefined")
+    mean = times_pow2((w * v).sum(dim=(-2, -1)) / total, ev)
+    return give_back(mean, boundary, boundary.unit)
+
+
 def mass_weighted_mean(values: Any, weights: Any) -> Any:
     """``Σ w·v / Σ w`` over each map; ``values`` and ``weights`` ``(..., H, W)`` → ``(...,)``.
+
+    In the unit of ``values`` (which may be signed); finite for any finite input.
 
     Raises:
         ValueError: shapes differ, negative weights, or a map with zero total weight.
     """
-    v, boundary = as_map(values, "values")
-    w, _ = as_map(weights, "weights")
-    check_same_shape(v, w, "values", "weights")
-    if bool((w < 0).any()):
-        raise ValueError(f"weights has {int((w < 0).sum())} negative pixel(s)")
-    total = w.sum(dim=(-2, -1))
-    if bool((total <= 0).any()):
-        raise ValueError("weights is all zero in at least one map: the weighted mean is undefined")
-    mean = (w * v).sum(dim=(-2, -1)) / total
-    return give_back(mean, boundary, boundary.unit)
+    return _weighted_mean(values, weights, ("values", "weights"), None)
 
 
 def mass_weighted_temperature(temperature: Any, gas: Any) -> Any:
-    """Gas-mass-weighted temperature ``T_mw = Σ Σ_gas T / Σ Σ_gas`` [K], maps ``(..., H, W)`` → ``(...,)``."""
-    return mass_weighted_mean(temperature, gas)
+    """Gas-mass-weighted temperature ``T_mw = Σ Σ_gas T / Σ Σ_gas`` [K], maps ``(..., H, W)`` → ``(...,)``.
+
+    Raises:
+        ValueError: negative ``temperature`` or ``gas`` pixels, different shapes, or an
+            all-zero ``gas`` map.
+    """
+    return _weighted_mean(temperature, gas, ("temperature", "gas"), "a temperature in K")
 
 
 def mass_weighted_bfield(bfield: Any, gas: Any) -> Any:
-    """Gas-mass-weighted field strength ``Σ Σ_gas |B| / Σ Σ_gas`` [G], maps ``(..., H, W)`` → ``(...,)``."""
-    return mass_weighted_mean(bfield, gas)
+    """Gas-mass-weighted field strength ``Σ Σ_gas |B| / Σ Σ_gas`` [G], maps ``(..., H, W)`` → ``(...,)``.
+
+    Raises:
+        ValueError: negative ``bfield`` (|B|) or ``gas`` pixels, different shapes, or an
+            all-zero ``gas`` map.
+    """
+    return _weighted_mean(bfield, gas, ("bfield", "gas"), "a field strength |B|")
+
+
+def _physical_scale(
+    pixel_size: Any, extent: Any, shape: tuple[int, ...], device: torch.device, fn: str
+) -> PixelScale:
+    scale = resolve_scale(pixel_size, extent, shape, device)
+    if scale.unit is not u.kpc:
+        raise ValueError(f"{fn} needs a physical pixel_size (a length), not an angle")
+    return scale
 
 
 def thermal_energy(
@@ -86,19 +152,29 @@ def thermal_energy(
 ) -> Any:
     """``E_th = (3/2) k_B Σ_pix m T / (μ m_p)`` in erg, ``(...,)``.
 
-    ``gas`` in Msun/kpc², ``temperature`` in K (mass-weighted along the line of sight).
+    ``gas`` ``(..., H, W)`` in Msun/kpc², ``temperature`` of the same shape in K
+    (mass-weighted along the line of sight), both non-negative; ``mu`` positive.
+
+    Raises:
+        ValueError: negative pixels, different shapes, a non-positive ``mu``, an angular
+            pixel scale, or an energy beyond float64.
     """
-    if mu <= 0:
-        raise ValueError(f"mu must be positive, got {mu}")
+    if isinstance(mu, bool) or not (isinstance(mu, numbers.Real) and math.isfinite(mu) and mu > 0):
+        raise ValueError(f"mu must be a positive finite number, got {mu!r}")
     g, boundary = as_map(gas, "gas")
     temp, _ = as_map(temperature, "temperature")
     check_same_shape(g, temp, "gas", "temperature")
-    if bool((temp < 0).any()):
-        raise ValueError("temperature has negative pixels")
-    scale = resolve_scale(pixel_size, extent, tuple(g.shape), g.device)
-    if scale.unit is not u.kpc:
-        raise ValueError("thermal_energy needs a physical pixel size (length), not an angle")
-    energy = _THERMAL_ERG_PER_MSUN_K / mu * (g * temp).sum(dim=(-2, -1)) * scale.area
+    _non_negative(g, "gas", "a surface density")
+    _non_negative(temp, "temperature", "a temperature in K")
+    scale = _physical_scale(pixel_size, extent, tuple(g.shape), g.device, "thermal_energy")
+    eg, et = map_exponent(g), map_exponent(temp)
+    summed = (times_pow2(g, -eg[..., None, None]) * times_pow2(temp, -et[..., None, None])).sum(dim=(-2, -1))
+    m_area, e_area = _area(scale)
+    mantissa = _THERMAL_ERG_PER_MSUN_K / mu * summed * m_area
+    energy = times_pow2(mantissa, eg + et + e_area)
+    require_finite(
+        energy, "the thermal energy of gas and temperature", "gas, temperature or pixel_size", mantissa
+    )
     unit = u.erg if boundary.wants_units(u.kpc if scale.has_units else None) else None
     return give_back(energy, boundary, unit)
 
@@ -107,16 +183,30 @@ def magnetic_energy(bfield: Any, depth: Any, pixel_size: Any = None, *, extent: 
     """``E_B = Σ_pix |B|² / (8π) · A_pix · depth`` in erg, ``(...,)``.
 
     A projected map cannot give the volume, so the field is assumed uniform over a
-    line-of-sight ``depth`` [kpc] (e.g. the map width). ``bfield`` in G.
+    line-of-sight ``depth`` (e.g. the map width): positive, in kpc or a length Quantity,
+    scalar or per map ``(...,)``. ``bfield`` ``(..., H, W)`` in G.
+
+    Raises:
+        ValueError: a ``depth`` that is not a positive finite length, an angular pixel
+            scale, or an energy beyond float64.
     """
     b, boundary = as_map(bfield, "bfield")
-    scale = resolve_scale(pixel_size, extent, tuple(b.shape), b.device)
-    if scale.unit is not u.kpc:
-        raise ValueError("magnetic_energy needs a physical pixel size (length), not an angle")
-    d = depth.to_value(u.kpc) if isinstance(depth, u.Quantity) else float(depth)
-    if not d > 0:
+    scale = _physical_scale(pixel_size, extent, tuple(b.shape), b.device, "magnetic_energy")
+    if isinstance(depth, u.Quantity):
+        if depth.unit.physical_type != "length":
+            raise ValueError(f"depth must be a length (e.g. kpc), got unit '{depth.unit}'")
+        depth_kpc = depth.to_value(u.kpc)
+    else:
+        depth_kpc = depth
+    d, _ = as_float_tensor(depth_kpc, "depth", b.device)
+    if bool((d <= 0).any()):
         raise ValueError(f"depth must be positive, got {depth!r}")
-    volume_cm3 = scale.area * d * _KPC_CM**3
-    energy = (b**2).sum(dim=(-2, -1)) / (8 * math.pi) * volume_cm3
+    eb = map_exponent(b)
+    summed = (times_pow2(b, -eb[..., None, None]) ** 2).sum(dim=(-2, -1))
+    m_area, e_area = _area(scale)
+    m_depth, e_depth = split_pow2(d)
+    mantissa = summed / (8 * math.pi) * m_area * m_depth * _KPC_CM**3
+    energy = times_pow2(mantissa, 2 * eb + e_area + e_depth)
+    require_finite(energy, "the magnetic energy of bfield", "bfield, depth or pixel_size", mantissa)
     unit = u.erg if boundary.wants_units(u.kpc if scale.has_units else None) else None
     return give_back(energy, boundary, unit)

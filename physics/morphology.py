@@ -9,12 +9,15 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from astropy import units as u
 
-from physics._arrays import Boundary, as_map, give_back
+from physics._arrays import Boundary, as_float_tensor, as_map, give_back
+from physics._finite import map_exponent, times_pow2
 from physics.grid import pixel_offsets, resolve_scale
 from physics.profiles import half_mass_radius
 
@@ -46,11 +49,27 @@ def _radius_px(t: torch.Tensor) -> torch.Tensor:
 
 
 def _r50_px(t: torch.Tensor, r50: Any, pixel_size: Any, extent: Any) -> torch.Tensor:
+    """``R50`` ``(...,)`` in pixels: the map's own (no pixel scale needed) or the given one [kpc]."""
     if r50 is None:
         return half_mass_radius(t, 1.0)  # in pixels
     scale = resolve_scale(pixel_size, extent, tuple(t.shape), t.device)
-    value = torch.as_tensor(r50, dtype=torch.float64, device=t.device)
+    if isinstance(r50, u.Quantity):
+        try:
+            r50 = r50.to_value(scale.unit)
+        except u.UnitConversionError:
+            raise ValueError(f"r50 must be a {scale.unit.physical_type}, got unit '{r50.unit}'") from None
+    value, _ = as_float_tensor(r50, "r50", t.device)
+    if bool((value <= 0).any()):
+        raise ValueError(f"r50 must be positive, got {r50!r}")
     return value / scale.size
+
+
+def _positive_factor(value: float, name: str) -> float:
+    if isinstance(value, bool) or not (
+        isinstance(value, numbers.Real) and math.isfinite(value) and value > 0
+    ):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
 
 
 def asymmetry(
@@ -63,10 +82,19 @@ def asymmetry(
 ) -> Any:
     """Rotational asymmetry within ``aperture·R50`` of the map centre, ``(...,)``, dimensionless.
 
-    ``r50`` [kpc] defaults to the map's own half-mass radius (then no pixel scale is needed).
+    Args:
+        field: map(s) ``(..., H, W)``.
+        r50: positive half-mass radius [kpc, or a Quantity], scalar or ``(...,)``; defaults
+            to the map's own (then no pixel scale is needed).
+        aperture: positive multiple of ``R50``.
+
+    Raises:
+        ValueError: a non-positive ``r50`` or ``aperture``, or a map that is zero inside the aperture.
     """
     t, boundary = as_map(field, "field")
+    aperture = _positive_factor(aperture, "aperture")
     r50_px = _r50_px(t, r50, pixel_size, extent)
+    t = times_pow2(t, -map_exponent(t)[..., None, None])  # exact; a ratio, so the scale cancels
     inside = _radius_px(t) <= (aperture * r50_px)[..., None, None]
     rotated = torch.flip(t, dims=(-2, -1))
     num = (torch.abs(t - rotated) * inside).sum(dim=(-2, -1))
@@ -86,11 +114,17 @@ def clumpiness(
     inner: float = 0.2,
     outer: float = 1.5,
 ) -> Any:
-    """Clumpiness (smoothness) in the annulus ``inner·R50 – outer·R50``, ``(...,)``, dimensionless."""
+    """Clumpiness (smoothness) in the annulus ``inner·R50 – outer·R50``, ``(...,)``, dimensionless.
+
+    ``field`` maps ``(..., H, W)``; ``r50`` as in :func:`asymmetry`; ``sigma_px`` the blur
+    [pixels]; ``0 <= inner < outer`` in units of ``R50``.
+    """
     t, boundary = as_map(field, "field")
-    if not 0 <= inner < outer:
+    sigma_px = _positive_factor(sigma_px, "sigma_px")
+    if not (math.isfinite(inner) and math.isfinite(outer) and 0 <= inner < outer):
         raise ValueError(f"need 0 <= inner < outer, got inner={inner}, outer={outer}")
     r50_px = _r50_px(t, r50, pixel_size, extent)[..., None, None]
+    t = times_pow2(t, -map_exponent(t)[..., None, None])  # exact; a ratio, so the scale cancels
     r = _radius_px(t)
     annulus = (r >= inner * r50_px) & (r <= outer * r50_px)
     residual = torch.clamp(t - gaussian_blur(t, sigma_px), min=0.0)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from astropy import units as u
 
 from physics._arrays import Boundary, as_float_tensor, as_map, check_same_shape, give_back
+from physics._finite import map_exponent, require_finite, split_pow2, times_pow2
 from physics._kernels import enclosed, pixel_radii, radius_at_fraction
 from physics.grid import PixelScale, pixel_offsets, resolve_scale
 
@@ -79,6 +81,7 @@ def _center_px(t: torch.Tensor, center: Any, scale: PixelScale, name: str) -> to
         if center == "com":
             _non_negative(t, name)
             _positive_total(t, name)
+            t = times_pow2(t, -map_exponent(t)[..., None, None])  # exact; the sums cannot overflow
             total = t.sum(dim=(-2, -1))
             cy = (t * rows).sum(dim=(-2, -1)) / total
             cx = (t * cols).sum(dim=(-2, -1)) / total
@@ -87,14 +90,7 @@ def _center_px(t: torch.Tensor, center: Any, scale: PixelScale, name: str) -> to
             flat = t.reshape(*batch, -1).argmax(dim=-1)
             return torch.stack([rows.flatten()[flat // width], cols.flatten()[flat % width]], dim=-1)
         raise ValueError(f"unknown center {center!r}; choose one of {CENTERS} or give (row, col) offsets")
-    if isinstance(center, u.Quantity):
-        if scale.unit is u.kpc and not scale.has_units:
-            value = center.to_value(u.kpc)
-        else:
-            value = center.to_value(scale.unit)
-    else:
-        value = center
-    c, _ = as_float_tensor(value, "center", t.device)
+    c, _ = as_float_tensor(_length_value(center, scale, "center"), "center", t.device)
     if c.shape[-1:] != (2,):
         raise ValueError(
             f"center must be 'image', 'com', 'peak' or (..., 2) offsets; got shape {tuple(c.shape)}"
@@ -102,15 +98,35 @@ def _center_px(t: torch.Tensor, center: Any, scale: PixelScale, name: str) -> to
     return c / scale.per_map()
 
 
-def _aperture_px(t: torch.Tensor, aperture: Any, scale: PixelScale) -> torch.Tensor:
-    """Aperture radius in pixels: the inscribed radius ``min(H, W)/2`` by default."""
+def _length_value(value: Any, scale: PixelScale, name: str) -> Any:
+    """A length argument as a plain number in the pixel scale's unit (kpc or rad)."""
+    if not isinstance(value, u.Quantity):
+        return value
+    try:
+        return value.to_value(scale.unit)
+    except u.UnitConversionError:
+        raise ValueError(
+            f"{name} must be a {scale.unit.physical_type} (e.g. {scale.unit}), got unit '{value.unit}'"
+        ) from None
+
+
+def _aperture_px(t: torch.Tensor, aperture: Any, scale: PixelScale, name: str = "aperture") -> torch.Tensor:
+    """Aperture radius ``(...,)`` in pixels: the inscribed radius ``min(H, W)/2`` by default.
+
+    ``aperture`` [kpc, or a Quantity] may be per map; ``name`` is the caller's argument name.
+    """
     if aperture is None:
         return torch.full(t.shape[:-2], min(t.shape[-2:]) / 2, dtype=torch.float64, device=t.device)
-    value = aperture.to_value(scale.unit) if isinstance(aperture, u.Quantity) else aperture
-    a, _ = as_float_tensor(value, "aperture", t.device)
+    a, _ = as_float_tensor(_length_value(aperture, scale, name), name, t.device)
     if bool((a <= 0).any()):
-        raise ValueError(f"aperture must be positive, got {aperture!r}")
-    return (a / scale.size).expand(t.shape[:-2]).clone()
+        raise ValueError(f"{name} must be positive, got {aperture!r}")
+    try:
+        return (a / scale.size).expand(t.shape[:-2]).clone()
+    except RuntimeError:
+        raise ValueError(
+            f"{name} of shape {tuple(a.shape)} does not broadcast against the batch shape "
+            f"{tuple(t.shape[:-2])}"
+        ) from None
 
 
 def _setup(field: Any, name: str, pixel_size: Any, extent: Any) -> tuple[torch.Tensor, Boundary, PixelScale]:
@@ -151,16 +167,31 @@ def radial_profile(
     Args:
         field: map(s) ``(..., H, W)``, e.g. surface density in Msun/kpc².
         center: ``"image"``, ``"com"``, ``"peak"`` or ``(..., 2)`` (row, col) offsets [kpc].
-        bins: number of annuli (default ``min(H, W) // 2``, one pixel wide).
-        r_max: outer radius [kpc] (default: inscribed radius ``min(H, W)·Δ/2``).
+        bins: positive number of annuli (default ``min(H, W) // 2``, one pixel wide; one
+            annulus for maps narrower than 2 pixels).
+        r_max: positive outer radius [kpc, or a length Quantity], scalar or ``(...,)``
+            (default: inscribed radius ``min(H, W)·Δ/2``).
+
+    Returns:
+        RadialProfile: ``radius`` [kpc], ``value`` [map] and ``n_pixels``, ``(..., bins)``;
+        ``edges`` ``(..., bins + 1)`` [kpc].
+
+    Raises:
+        ValueError: a bad map, pixel scale or centre, ``bins`` not a positive integer, or
+            ``r_max`` not a positive finite length (each named).
     """
     t, boundary, scale = _setup(field, "field", pixel_size, extent)
     c = _center_px(t, center, scale, "field")
     r = pixel_radii(t, c)
-    n_bins = min(t.shape[-2:]) // 2 if bins is None else int(bins)
-    if n_bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins}")
-    r_out = _aperture_px(t, r_max, scale)  # (...,) pixels
+    if bins is None:
+        n_bins = max(1, min(t.shape[-2:]) // 2)
+    elif isinstance(bins, bool) or not isinstance(bins, int | np.integer) or bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    else:
+        n_bins = int(bins)
+    r_out = _aperture_px(t, r_max, scale, "r_max")  # (...,) pixels
+    e = map_exponent(t)[..., None]
+    t = times_pow2(t, -e[..., None])  # exact scaling: the annulus sums cannot overflow
     width = (r_out / n_bins)[..., None, None]
     idx = torch.floor(r / width).long().clamp(max=n_bins)  # n_bins = outside
     batch = t.shape[:-2]
@@ -177,7 +208,7 @@ def radial_profile(
     count = per_bin(torch.ones_like(t))
     safe = torch.where(count > 0, count, torch.nan)
     radius = per_bin(r.expand_as(t)) / safe * scale.per_map()
-    value = per_bin(t) / safe
+    value = times_pow2(per_bin(t) / safe, e)
     edges = (
         torch.linspace(0.0, 1.0, n_bins + 1, dtype=torch.float64, device=t.device)
         * (r_out * scale.size)[..., None]
@@ -219,7 +250,7 @@ def radius_enclosing(
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
     c = _center_px(t, center, scale, "field")
     r_ap = _aperture_px(t, aperture, scale)
-    radius = radius_at_fraction(t, pixel_radii(t, c), r_ap, fr.reshape(-1)) * scale.per_map()
+    radius = radius_at_fraction(t, c, r_ap, fr.reshape(-1)) * scale.per_map()
     if fr.ndim == 0:
         radius = radius[..., 0]
     return give_back(radius, boundary, _length_unit(boundary, scale))
@@ -250,28 +281,41 @@ def concentration(
     if isinstance(radii, torch.Tensor):
         return 5 * torch.log10(radii[..., 1] / radii[..., 0])
     r = u.Quantity(radii).value if isinstance(radii, u.Quantity) else radii
-    import numpy as np
-
     return 5 * np.log10(r[..., 1] / r[..., 0])
 
 
 def curve_of_growth(
     field: Any, radii: Any, pixel_size: Any = None, *, extent: Any = None, center: Any = "image"
 ) -> CurveOfGrowth:
-    """Enclosed mass ``M(<R)`` at ``radii`` [kpc] (pixels counted fractionally, see ``physics._kernels.enclosed``).
+    """Enclosed mass ``M(<R)`` of ``field`` ``(..., H, W)`` at ``radii`` ``(n,)`` [kpc].
 
-    ``mass`` is in ``[map]·kpc²`` (Msun for a map in Msun/kpc²).
+    Each pixel counts with the exact fraction of its square inside the circle (its
+    content taken as uniform over the square; ``physics._kernels.enclosed``), so a
+    uniform field of value ``Σ`` gives exactly ``π R² Σ`` for circles inside the map.
+
+    Returns:
+        CurveOfGrowth(radius ``(..., n)`` [kpc], mass ``(..., n)`` in ``[map]·kpc²``, Msun for
+        a map in Msun/kpc²).
+
+    Raises:
+        ValueError: negative or non-finite ``radii``, radii not a scalar or 1-D sequence,
+            or a mass beyond float64 (naming ``field``).
     """
     t, boundary, scale = _setup(field, "field", pixel_size, extent)
     c = _center_px(t, center, scale, "field")
-    value = radii.to_value(scale.unit) if isinstance(radii, u.Quantity) else radii
-    rq, _ = as_float_tensor(value, "radii", t.device)
+    rq, _ = as_float_tensor(_length_value(radii, scale, "radii"), "radii", t.device)
     if rq.ndim == 0:
         rq = rq[None]
     if rq.ndim != 1:
         raise ValueError(f"radii must be a scalar or 1-D sequence, got shape {tuple(rq.shape)}")
+    if bool((rq < 0).any()):
+        raise ValueError(f"radii must be non-negative, got {radii!r}")
     radius_px = rq / scale.per_map()
-    mass = enclosed(t, pixel_radii(t, c), radius_px.expand(*t.shape[:-2], -1)) * scale.area[..., None]
+    e = map_exponent(t)[..., None]
+    mantissa = enclosed(times_pow2(t, -e[..., None]), c, radius_px.expand(*t.shape[:-2], -1))
+    m_area, e_area = split_pow2(scale.area[..., None])
+    mass = times_pow2(mantissa * m_area, e + e_area)
+    require_finite(mass, "the enclosed mass of field", "field or pixel_size (extent)", mantissa=mantissa)
     radius_out = rq.expand(*t.shape[:-2], -1)
     return CurveOfGrowth(
         radius=give_back(radius_out, boundary, _length_unit(boundary, scale)),

@@ -2,26 +2,30 @@
 
 Conventions (see ``docs/physics.md``):
 
-* ``P(k) = A_pix · ⟨|FFT_ortho(δ)|²⟩ / ⟨w²⟩`` averaged over the modes of a bin, so ``P``
-  has units ``[map]² · [length]²`` and Parseval reads ``var(δ) = Σ_{k≠0} P / A``.
+* ``P(k) = A_pix · ⟨|FFT_ortho(δ)|²⟩ / ⟨w²⟩`` averaged with equal weight over the
+  independent (half-plane) modes of a bin, self-conjugate Nyquist modes of even sizes
+  included (Pylians' ``Pk_plane``), so ``P`` has units ``[map]² · [length]²`` and
+  Parseval reads ``var(δ) = Σ_bins (2 n_modes − n_self) P / A`` (``n_self`` the
+  self-conjugate modes of a bin: none on odd sizes).
 * The binning of k (``k_F``, integer or log bins, ``n_modes``) and the windows live in
   :mod:`physics.fourier`; fits to spectra in :mod:`physics.fits`; the bin-level ratios
-  in :mod:`physics.binned`.
+  in :mod:`physics.binned`; the scaled FFT engine in :mod:`physics._power`.
+* Maps are scaled by a power of two before their FFT, so a spectrum is finite whenever
+  it is representable; one beyond float64 raises a ``ValueError`` naming the map.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
 from astropy import units as u
 
-from physics._arrays import Boundary, as_map, check_same_shape, give_back
+from physics._arrays import give_back
+from physics._finite import require_finite, times_pow2
+from physics._power import Prepared, binned, physical, prepare, wavenumbers
 from physics.binned import correlation_from_power, guarded_ratio
-from physics.fourier import Modes, bin_average, fourier_modes, window_2d
-from physics.grid import PixelScale, resolve_scale
 
 __all__ = [
     "CrossSpectrum",
@@ -84,73 +88,17 @@ class SpectralCurve(NamedTuple):
     n_modes: Any
 
 
-def _re_dot(fa: torch.Tensor, fb: torch.Tensor) -> torch.Tensor:
-    """``Re(fa · conj(fb))`` of complex tensors (plain multiplies: ~2x faster than ``.real**2``)."""
-    ra, rb = torch.view_as_real(fa), torch.view_as_real(fb)
-    return torch.addcmul(ra[..., 0] * rb[..., 0], ra[..., 1], rb[..., 1])
-
-
 # ------------------------------------------------------------------------ the engine
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    ffts: list[torch.Tensor]
-    modes: Modes
-    scale: PixelScale
-    boundary: Boundary
-    units: list[u.UnitBase | None]
-    norm: torch.Tensor  # pixel area / <w²>, broadcastable to (..., n_bins)
-
-
-def _prepare(
-    maps: list[tuple[Any, str]],
-    pixel_size: Any,
-    extent: Any,
-    window: str | None,
-    alpha: float,
-    subtract_mean: bool,
-    log_bins: int | None,
-) -> _Prepared:
-    tensors, boundaries = zip(*(as_map(m, name) for m, name in maps), strict=True)
-    for t, (_, name) in zip(tensors[1:], maps[1:], strict=True):
-        check_same_shape(tensors[0], t, maps[0][1], name)
-    first = tensors[0]
-    height, width = first.shape[-2:]
-    scale = resolve_scale(pixel_size, extent, tuple(first.shape), first.device)
-    win = window_2d(height, width, window, alpha, first.device)
-    ffts = []
-    for t in tensors:
-        if subtract_mean and win is not None:  # without a window the mean only moves the dropped DC mode
-            t = t - t.mean(dim=(-2, -1), keepdim=True)
-        if win is not None:
-            t = t * win
-        ffts.append(torch.fft.rfft2(t, norm="ortho"))
-    w2 = 1.0 if win is None else float((win**2).mean())
-    modes = fourier_modes(height, width, log_bins, first.device)
-    return _Prepared(
-        ffts=ffts,
-        modes=modes,
-        scale=scale,
-        boundary=boundaries[0],
-        units=[b.unit for b in boundaries],
-        norm=scale.per_map() ** 2 / w2,
-    )
-
-
-def _k_of(prep: _Prepared) -> torch.Tensor:
-    k_fund = 2 * math.pi / (prep.modes.longer_side * prep.scale.per_map())
-    return prep.modes.k_mean * k_fund
-
-
-def _k_unit(prep: _Prepared) -> u.UnitBase | None:
+def _k_unit(prep: Prepared) -> u.UnitBase | None:
     if prep.boundary.wants_units(*prep.units, u.kpc if prep.scale.has_units else None):
         return 1 / prep.scale.unit
     return None
 
 
 def _power_unit(
-    prep: _Prepared, map_unit_a: u.UnitBase | None, map_unit_b: u.UnitBase | None
+    prep: Prepared, map_unit_a: u.UnitBase | None, map_unit_b: u.UnitBase | None
 ) -> u.UnitBase | None:
     if _k_unit(prep) is None:
         return None
@@ -159,7 +107,7 @@ def _power_unit(
     return ua * ub * prep.scale.unit**2
 
 
-def _out(prep: _Prepared, t: torch.Tensor, unit: u.UnitBase | None = None) -> Any:
+def _out(prep: Prepared, t: torch.Tensor, unit: u.UnitBase | None = None) -> Any:
     return give_back(t, prep.boundary, unit)
 
 
@@ -176,8 +124,11 @@ def power_spectrum(
     """Azimuthally averaged power spectrum of ``field`` ``(..., H, W)``.
 
     With only ``pixel_size`` this is Pylians' ``Pk_plane`` (no window, DC dropped,
-    integer-mode bins). Mean subtraction only changes the dropped DC mode unless a
-    window is used, where it is needed to stop the mean leaking into low k.
+    integer-mode bins ``int(|k|/k_F)``, every independent mode of a bin weighted equally,
+    the Nyquist modes of even sizes included). Mean subtraction only changes the dropped
+    DC mode unless a window is used, where it is needed to stop the mean leaking into low k.
+    The map is scaled by a power of two before its FFT, so any representable spectrum is
+    returned finite (and exact); one beyond float64 raises.
 
     Args:
         field: map(s) in physical units (numpy, Quantity or torch; any device).
@@ -190,25 +141,20 @@ def power_spectrum(
             integer bins (empty bins are dropped).
 
     Returns:
-        PowerSpectrum(k [1/kpc], power [[map]² kpc²], n_modes).
+        PowerSpectrum(k [1/kpc] ``(n_bins,)`` or ``(..., n_bins)`` for per-map scales,
+        power [[map]² kpc²] ``(..., n_bins)``, n_modes ``(n_bins,)``).
+
+    Raises:
+        ValueError: a bad map, pixel scale or option (each named), or a spectrum (or k)
+            beyond the float64 range.
     """
-    prep = _prepare([(field, "field")], pixel_size, extent, window, alpha, subtract_mean, log_bins)
-    f = prep.ffts[0]
-    power = bin_average(_re_dot(f, f), prep.modes) * prep.norm
+    prep = prepare([(field, "field")], pixel_size, extent, window, alpha, subtract_mean, log_bins)
     unit = _power_unit(prep, prep.units[0], prep.units[0])
     return PowerSpectrum(
-        k=_out(prep, _k_of(prep), _k_unit(prep)),
-        power=_out(prep, power, unit),
+        k=_out(prep, wavenumbers(prep), _k_unit(prep)),
+        power=_out(prep, physical(prep, 0, 0), unit),
         n_modes=_out(prep, prep.modes.n_modes),
     )
-
-
-def _cross_parts(prep: _Prepared) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    fa, fb = prep.ffts
-    pa = bin_average(_re_dot(fa, fa), prep.modes) * prep.norm
-    pb = bin_average(_re_dot(fb, fb), prep.modes) * prep.norm
-    pab = bin_average(_re_dot(fa, fb), prep.modes) * prep.norm
-    return pa, pb, pab
 
 
 def _require_power(p: torch.Tensor, name: str) -> None:
@@ -232,16 +178,21 @@ def cross_power(
     """Auto and cross spectra of ``a`` and ``b`` on the same grid, and ``r(k)``.
 
     ``cross = A_pix ⟨Re(ã b̃*)⟩`` in ``[a]·[b]·kpc²``; ``r = cross / sqrt(P_a P_b)`` (NaN in
-    bins where either map has no power). Arguments as in :func:`power_spectrum`.
+    bins where either map has no power). Arguments as in :func:`power_spectrum`; ``a`` and
+    ``b`` are maps ``(..., H, W)`` of one shape, and every output is ``(..., n_bins)``. ``r``
+    is computed on the scaled maps, so it is finite even where ``a`` and ``b`` are huge.
+
+    Raises:
+        ValueError: as :func:`power_spectrum`, naming ``a`` or ``b``.
     """
-    prep = _prepare([(a, "a"), (b, "b")], pixel_size, extent, window, alpha, subtract_mean, log_bins)
-    pa, pb, pab = _cross_parts(prep)
-    r = correlation_from_power(pab, pa, pb, empty=math.nan)
+    prep = prepare([(a, "a"), (b, "b")], pixel_size, extent, window, alpha, subtract_mean, log_bins)
+    ma, mb, mab = binned(prep, 0, 0), binned(prep, 1, 1), binned(prep, 0, 1)
+    r = correlation_from_power(mab, ma, mb, empty=math.nan)  # scale-free: taken on the mantissas
     return CrossSpectrum(
-        k=_out(prep, _k_of(prep), _k_unit(prep)),
-        power_a=_out(prep, pa, _power_unit(prep, prep.units[0], prep.units[0])),
-        power_b=_out(prep, pb, _power_unit(prep, prep.units[1], prep.units[1])),
-        cross=_out(prep, pab, _power_unit(prep, prep.units[0], prep.units[1])),
+        k=_out(prep, wavenumbers(prep), _k_unit(prep)),
+        power_a=_out(prep, physical(prep, 0, 0, ma), _power_unit(prep, prep.units[0], prep.units[0])),
+        power_b=_out(prep, physical(prep, 1, 1, mb), _power_unit(prep, prep.units[1], prep.units[1])),
+        cross=_out(prep, physical(prep, 0, 1, mab), _power_unit(prep, prep.units[0], prep.units[1])),
         r=_out(prep, r),
         n_modes=_out(prep, prep.modes.n_modes),
     )
@@ -252,18 +203,27 @@ def _paired_curve(pred: Any, true: Any, what: str, pixel_size: Any, options: dic
     if unknown:
         raise TypeError(f"unexpected keyword argument(s) {sorted(unknown)}")
     opts = {"extent": None, "window": None, "alpha": 0.5, "subtract_mean": True, "log_bins": None} | options
-    prep = _prepare([(pred, "pred"), (true, "true")], pixel_size, **opts)
-    pp, pt, pc = _cross_parts(prep)
+    prep = prepare([(pred, "pred"), (true, "true")], pixel_size, **opts)
+    pp, pt, pc = binned(prep, 0, 0), binned(prep, 1, 1), binned(prep, 0, 1)
     _require_power(pt, "true")
+    # mantissas of pred and true differ by 2^shift in amplitude (2^2shift in power)
+    shift = prep.exponents[0] - prep.exponents[1]
     if what == "transfer":
-        value = torch.sqrt(guarded_ratio(pp, pt, math.nan))
+        value = times_pow2(torch.sqrt(guarded_ratio(pp, pt, math.nan)), shift)
     elif what == "correlation":
         _require_power(pp, "pred")
         value = correlation_from_power(pc, pp, pt, empty=math.nan)
-    else:  # error power P_{pred-true} / P_true
-        value = guarded_ratio(pp + pt - 2 * pc, pt, math.nan)
+    else:  # error power P_{pred-true} / P_true = T² + 1 − 2 T r
+        value = (
+            times_pow2(guarded_ratio(pp, pt, math.nan), 2 * shift)
+            + 1
+            - 2 * times_pow2(guarded_ratio(pc, pt, math.nan), shift)
+        )
+    require_finite(
+        torch.where(torch.isnan(value), 0.0, value), f"the {what} curve of pred and true", "pred or true"
+    )
     return SpectralCurve(
-        k=_out(prep, _k_of(prep), _k_unit(prep)),
+        k=_out(prep, wavenumbers(prep), _k_unit(prep)),
         value=_out(prep, value),
         n_modes=_out(prep, prep.modes.n_modes),
     )
@@ -278,7 +238,7 @@ def transfer_function(pred: Any, true: Any, pixel_size: Any = None, **options: A
     ``subtract_mean``, ``log_bins``), applied identically to both maps.
 
     Raises:
-        ValueError: ``true`` has no power at all.
+        ValueError: ``true`` has no power at all, or ``T`` is beyond float64.
     """
     return _paired_curve(pred, true, "transfer", pixel_size, options)
 
@@ -300,6 +260,6 @@ def error_power(pred: Any, true: Any, pixel_size: Any = None, **options: Any) ->
     Maps, shapes and options as in :func:`transfer_function`.
 
     Raises:
-        ValueError: ``true`` has no power at all.
+        ValueError: ``true`` has no power at all, or ``E`` is beyond float64.
     """
     return _paired_curve(pred, true, "error", pixel_size, options)

@@ -76,3 +76,25 @@ def test_helpers_match_the_spectral_functions(rng):
     use = (k_over_kf >= 3) & (k_over_kf <= 8)
     expected = np.mean(np.abs(ph.log_power_ratio(cs.power_a[use], cs.power_b[use])))
     assert ph.spectrum_log_error(a, b) == pytest.approx(expected, rel=1e-12)
+
+
+def test_power_of_two_scaling_is_exact_over_the_whole_range():
+    """``physics._finite``: the scaling behind the overflow guards is exact, in any number of steps."""
+    from physics._finite import map_exponent, split_pow2, times_pow2
+
+    n = torch.arange(-1074, 1024)
+    ones = torch.ones(n.numel(), dtype=torch.float64)
+    np.testing.assert_array_equal(times_pow2(ones, n).numpy(), 2.0 ** n.numpy())
+    x = torch.tensor([1.5, -3.0, 1e-300, 5e-324, 0.0], dtype=torch.float64)
+    tiny = torch.tensor([-(2.0**-1000), 1.5 * 2.0**-1010], dtype=torch.float64)
+    huge = torch.tensor([-(2.0**1000), 1.5 * 2.0**990], dtype=torch.float64)
+    np.testing.assert_array_equal(times_pow2(tiny, 2000).numpy(), huge.numpy())  # in two steps of 2^1000
+    np.testing.assert_array_equal(times_pow2(huge, -2000).numpy(), tiny.numpy())
+    assert times_pow2(torch.tensor([1.0], dtype=torch.float64), 1024).isinf().all()
+    m, e = split_pow2(x)
+    np.testing.assert_array_equal(times_pow2(m, e).numpy(), x.numpy())
+    assert bool(((m.abs() >= 0.5) & (m.abs() < 1) | (x == 0)).all())
+    maps = torch.tensor([[[1e308, -3.0]], [[0.0, 0.0]], [[5e-324, 0.0]]], dtype=torch.float64)
+    scaled = times_pow2(maps, -map_exponent(maps)[:, None, None])
+    np.testing.assert_array_equal(scaled.abs().amax(dim=(-2, -1)).numpy() >= 0.5, [True, False, True])
+    assert bool((scaled.abs() < 1).all())

@@ -35,6 +35,51 @@ def test_disk_total_mass_and_r50_closed_form():
     np.testing.assert_allclose(cog.mass, expected, rtol=2e-3)
 
 
+@pytest.mark.parametrize("radius_px", [2.0, 3.0, 4.0, 8.0])
+@pytest.mark.parametrize(
+    ("shape", "center_px"), [((40, 40), (0.0, 0.0)), ((41, 40), (0.5, 0.5)), ((33, 35), (0.3, -1.7))]
+)
+def test_uniform_field_encloses_exactly_pi_r_squared(radius_px, shape, center_px):
+    """Exact pixel–circle overlap: πR² for a uniform field, centred anywhere (no π/12 px² ramp bias)."""
+    dx, level = 0.5, 3.0
+    field = np.full((2, *shape), level)
+    center = np.asarray(center_px) * dx
+    mass = ph.curve_of_growth(field, [radius_px * dx], dx, center=center).mass
+    np.testing.assert_allclose(mass, level * math.pi * (radius_px * dx) ** 2, rtol=1e-13)
+    ramp_bias = level * math.pi / 12 * dx**2  # what the old one-pixel radial ramp added
+    assert np.all(np.abs(mass - level * math.pi * (radius_px * dx) ** 2) < 1e-9 * ramp_bias)
+
+
+@pytest.mark.parametrize("radius", [0.5, 1.0, 1.2, 1.4, 2.0])
+def test_single_pixel_overlap_closed_form(radius):
+    """One unit pixel with a corner on the circle's centre: quarter disk ∩ unit square."""
+    field = np.zeros((8, 8))
+    field[4, 4] = 1.0  # spans [0, 1] x [0, 1] from the centre of an even map
+    if radius <= 1:
+        expected = math.pi * radius**2 / 4
+    elif radius < math.sqrt(2):
+        expected = math.sqrt(radius**2 - 1) + radius**2 * (math.pi / 4 - math.acos(1 / radius))
+    else:
+        expected = 1.0
+    assert ph.curve_of_growth(field, [radius], 1.0).mass[0] == pytest.approx(expected, rel=1e-13)
+
+
+@pytest.mark.parametrize("radius_px", [2.0, 3.0, 4.0, 8.0])
+def test_exponential_disk_at_small_radii(radius_px):
+    """M(<R) of a pixel-averaged exponential disk against 2πΣ0R_d²(1 − (1+x)e^−x).
+
+    The uniform-pixel overlap leaves only the field's gradient across the edge pixels: to
+    first order M reads low by c/(R R_d) with c between 1/12 and 1/6 (px units), smoothly
+    in R, where the old ramp added lattice noise of up to 2e-2 at these radii.
+    """
+    rd = 10.0
+    disk = disk_map(64, 64.0, rd, sigma0=1.0, supersample=16)  # 1 px = 1 kpc
+    x = radius_px / rd
+    exact = 2 * math.pi * rd**2 * (1 - (1 + x) * math.exp(-x))
+    err = ph.curve_of_growth(disk, [radius_px], 1.0).mass[0] / exact - 1
+    assert -1 / (6 * radius_px * rd) < err < -1 / (12 * radius_px * rd)
+
+
 def test_disk_profile_and_r90_concentration():
     d = disk_map(256, BOX, RD)
     prof = ph.radial_profile(d, BOX / 256)

@@ -53,6 +53,71 @@ def test_parseval_odd_grid(rng):
     assert np.sum(2 * ps.n_modes * ps.power) / area == pytest.approx(field.var(), rel=1e-12)
 
 
+def _pylians_pk_plane(delta: np.ndarray, box: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Independent reference: Pylians' ``Pk_plane`` loop over the modes, in plain numpy.
+
+    Rows ``kxx`` (kx = kxx, or kxx − N above N//2, so kx = +N/2 on even sizes), rfft columns
+    ``kyy`` (ky ≥ 0). On the columns ky = 0 and (even N) ky = N/2 the modes with kx < 0 are
+    the conjugates of kept ones and are skipped; every kept mode, the self-conjugate
+    Nyquist modes included, adds once to bin ``int(|k|/k_F)``. The DC bin is dropped.
+    """
+    grid = delta.shape[0]
+    middle = grid // 2
+    kmax = int(np.sqrt(2.0 * middle**2))
+    fk = np.fft.rfft2(delta)  # unnormalised, like FFTW
+    k_sum, p_sum, n_sum = np.zeros(kmax + 1), np.zeros(kmax + 1), np.zeros(kmax + 1)
+    for kxx in range(grid):
+        kx = kxx - grid if kxx > middle else kxx
+        for kyy in range(middle + 1):
+            ky = kyy
+            if (ky == 0 or (ky == middle and grid % 2 == 0)) and kx < 0:
+                continue
+            k = math.sqrt(kx * kx + ky * ky)
+            k_sum[int(k)] += k
+            p_sum[int(k)] += abs(fk[kxx, kyy]) ** 2
+            n_sum[int(k)] += 1.0
+    k_sum, p_sum, n_sum = k_sum[1:], p_sum[1:], n_sum[1:]
+    kf = 2 * math.pi / box
+    return k_sum / n_sum * kf, p_sum / n_sum * (box / grid**2) ** 2, n_sum
+
+
+@pytest.mark.parametrize("n", [2, 3, 8, 9, 32, 33, 64, 65])
+def test_matches_pylians_pk_plane_on_even_and_odd_sizes(rng, n):
+    """Every bin, the Nyquist ones of even sizes included, against the reference loop."""
+    box = 10.0
+    field = rng.lognormal(size=(n, n))
+    k_ref, p_ref, n_ref = _pylians_pk_plane(field, box)
+    ps = ph.power_spectrum(field, box / n)
+    assert len(ps.k) == len(k_ref)
+    np.testing.assert_array_equal(ps.n_modes, n_ref)
+    np.testing.assert_allclose(ps.k, k_ref, rtol=1e-13)
+    np.testing.assert_allclose(ps.power, p_ref, rtol=1e-11)
+    # the same weights in torch, batched, and in the cross spectrum of a map with itself
+    batched = ph.power_spectrum(torch.from_numpy(np.stack([field, 2 * field])), box / n)
+    np.testing.assert_allclose(batched.power.numpy(), np.stack([p_ref, 4 * p_ref]), rtol=1e-11)
+    np.testing.assert_allclose(ph.cross_power(field, field, box / n).cross, p_ref, rtol=1e-11)
+
+
+def test_nyquist_modes_weigh_like_any_other(rng):
+    """Even N: bin N/2 holds the self-conjugate (N/2, 0) and (0, N/2) among its modes, each
+    weighing 1/n_modes (full-plane counting would give them half that), so Parseval's
+    sum counts the three self-conjugate modes twice."""
+    n, box = 16, 4.0
+    x = np.arange(n)
+    nyq = np.cos(np.pi * x)[:, None] * np.ones(n)[None, :]  # (−1)^row: the mode (N/2, 0) only
+    ps = ph.power_spectrum(nyq, box / n)
+    hit = np.flatnonzero(ps.power > 1e-20)
+    assert hit.tolist() == [n // 2 - 1]
+    # |F|² = N⁴ for the one mode; P = |F|² Δ² / N² / n_modes
+    assert ps.power[hit[0]] == pytest.approx(n**2 * (box / n) ** 2 / ps.n_modes[hit[0]], rel=1e-13)
+    field = rng.normal(size=(n, n))
+    ps = ph.power_spectrum(field, box / n)
+    f = np.fft.rfft2(field, norm="ortho")
+    self_power = abs(f[n // 2, 0]) ** 2 + abs(f[0, n // 2]) ** 2 + abs(f[n // 2, n // 2]) ** 2
+    parseval = np.sum(2 * ps.n_modes * ps.power) / box**2
+    assert parseval == pytest.approx(field.var() + self_power / n**2, rel=1e-12)
+
+
 def test_shifted_cosine_correlation():
     for m, expected in [(3, 0.932993), (10, 0.336890)]:
         cs = ph.cross_power(_cosine(m, 0, shift=5), _cosine(m, 0), DX)

@@ -168,7 +168,7 @@ def fig_distributions(data: ReportData, c: int, path: Path) -> None:
 def fig_mass(data: ReportData, c: int, path: Path) -> None:
     """Predicted against true totals, one point per view, with the 1:1 line."""
     mt = physics.total_mass(data.target[:, c], data.pixel_size)
-    mp = physics.total_mass(data.prediction[:, c], data.pixel_size)
+    mp = physics.total_mass(data.prediction[:, c], data.pixel_size, allow_negative=True)  # a prediction may dip below 0
     fig, ax = new_figure(figsize=(5, 5))
     good = (mt > 0) & (mp > 0)
     ax.loglog(mt[good], mp[good], "o", ms=4, alpha=0.7)

@@ -1,0 +1,160 @@
+"""Float64 engine of the spectra: scaled FFTs and binned power (private to ``physics``).
+
+Each map is scaled by a power of two ``2^-e`` (its largest ``|value|`` into ``[0.5, 1)``,
+see :mod:`physics._finite`) before its FFT, so ``|FFT|²`` never overflows; the binned
+power of maps ``i`` and ``j`` is kept as a mantissa (:func:`binned`) and an exponent
+(:func:`exponent`). Ratios (``r``, ``T``, log ratios) are taken on the mantissas, where
+no overflow can happen; :func:`physical` puts the scale back and raises a ``ValueError``
+naming the input when the power itself is beyond float64. Scaling by powers of two is
+exact, so every representable result is bitwise what the unscaled computation gives.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from astropy import units as u
+
+from physics._arrays import Boundary, as_map, check_same_shape
+from physics._finite import map_exponent, require_finite, split_pow2, times_pow2
+from physics.fourier import Modes, bin_average, fourier_modes, window_2d
+from physics.grid import PixelScale, resolve_scale
+
+__all__ = ["Prepared", "binned", "exponent", "physical", "prepare", "wavenumbers"]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Scaled FFTs of maps of one shape ``(..., H, W)`` and what is needed to bin them.
+
+    Attributes:
+        ffts: ``rfft2`` (ortho) of each scaled, mean-subtracted and windowed map,
+            ``(..., H, W//2+1)`` complex128.
+        exponents: ``(..., 1)`` int64 per map: the map is its scaled map times ``2^e``.
+        names: the argument name of each map (for errors).
+        modes: the binning of k.
+        scale: the pixel scale.
+        boundary: how to hand results back (the first map's library and device).
+        units: each map's astropy unit (or None).
+        norm: mantissa of ``A_pix / ⟨w²⟩`` ``(..., 1)`` [length², over ``2^norm_exponent``].
+        norm_exponent: ``(..., 1)`` int64 exponent of ``A_pix / ⟨w²⟩``.
+    """
+
+    ffts: list[torch.Tensor]
+    exponents: list[torch.Tensor]
+    names: list[str]
+    modes: Modes
+    scale: PixelScale
+    boundary: Boundary
+    units: list[u.UnitBase | None]
+    norm: torch.Tensor
+    norm_exponent: torch.Tensor
+
+
+def prepare(
+    maps: list[tuple[Any, str]],
+    pixel_size: Any,
+    extent: Any,
+    window: str | None,
+    alpha: float,
+    subtract_mean: bool,
+    log_bins: int | None,
+) -> Prepared:
+    """Validate ``maps`` (``(value, argument name)`` pairs of one shape) and FFT them scaled.
+
+    Arguments after ``maps`` are :func:`physics.spectra.power_spectrum`'s.
+    """
+    tensors, boundaries = zip(*(as_map(m, name) for m, name in maps), strict=True)
+    for t, (_, name) in zip(tensors[1:], maps[1:], strict=True):
+        check_same_shape(tensors[0], t, maps[0][1], name)
+    first = tensors[0]
+    height, width = first.shape[-2:]
+    scale = resolve_scale(pixel_size, extent, tuple(first.shape), first.device)
+    win = window_2d(height, width, window, alpha, first.device)
+    ffts, exponents = [], []
+    for t in tensors:
+        e = map_exponent(t)
+        t = times_pow2(t, -e[..., None, None])  # exact: max |t| in [0.5, 1)
+        if subtract_mean and win is not None:  # without a window the mean only moves the dropped DC mode
+            t = t - t.mean(dim=(-2, -1), keepdim=True)
+        if win is not None:
+            t = t * win
+        ffts.append(torch.fft.rfft2(t, norm="ortho"))
+        exponents.append(e[..., None])
+    w2 = 1.0 if win is None else float((win**2).mean())
+    mantissa, e_size = split_pow2(scale.per_map())
+    modes = fourier_modes(height, width, log_bins, first.device)
+    if modes.n_bins == 0:
+        raise ValueError(
+            f"{maps[0][1]} of shape {tuple(first.shape)} has no Fourier mode but the mean (k = 0): "
+            "a spectrum needs at least 2 pixels along one axis"
+        )
+    return Prepared(
+        ffts=ffts,
+        exponents=exponents,
+        names=[name for _, name in maps],
+        modes=modes,
+        scale=scale,
+        boundary=boundaries[0],
+        units=[b.unit for b in boundaries],
+        norm=mantissa**2 / w2,
+        norm_exponent=2 * e_size,
+    )
+
+
+def _re_dot(fa: torch.Tensor, fb: torch.Tensor) -> torch.Tensor:
+    """``Re(fa · conj(fb))`` of complex tensors (plain multiplies: ~2x faster than ``.real**2``)."""
+    ra, rb = torch.view_as_real(fa), torch.view_as_real(fb)
+    return torch.addcmul(ra[..., 0] * rb[..., 0], ra[..., 1], rb[..., 1])
+
+
+def binned(prep: Prepared, i: int, j: int) -> torch.Tensor:
+    """Mantissa of the binned (cross) power of maps ``i`` and ``j``, ``(..., n_bins)``.
+
+    The power is this times ``2^exponent(prep, i, j)``; ratios of mantissas with equal
+    exponents are ratios of powers.
+    """
+    return bin_average(_re_dot(prep.ffts[i], prep.ffts[j]), prep.modes) * prep.norm
+
+
+def exponent(prep: Prepared, i: int, j: int) -> torch.Tensor:
+    """Power-of-two exponent ``(..., 1)`` (int64) of :func:`binned` ``(prep, i, j)``."""
+    return prep.exponents[i] + prep.exponents[j] + prep.norm_exponent
+
+
+def physical(prep: Prepared, i: int, j: int, mantissa: torch.Tensor | None = None) -> torch.Tensor:
+    """Binned power ``P_ij`` ``(..., n_bins)`` in ``[i]·[j]·length²``.
+
+    Raises:
+        ValueError: naming the maps when the power over- or underflows float64.
+    """
+    m = binned(prep, i, j) if mantissa is None else mantissa
+    power = times_pow2(m, exponent(prep, i, j))
+    names = prep.names[i] if i == j else f"{prep.names[i]} and {prep.names[j]}"
+    require_finite(
+        power.abs().amax(dim=-1),
+        f"the {'power' if i == j else 'cross'} spectrum of {names}",
+        f"{names} or pixel_size (extent)",
+        mantissa=m.abs().amax(dim=-1),
+    )
+    return power
+
+
+def wavenumbers(prep: Prepared) -> torch.Tensor:
+    """Mean ``|k|`` of each bin ``(n_bins,)`` or ``(..., n_bins)`` [1/length].
+
+    Raises:
+        ValueError: naming the pixel scale when ``k`` over- or underflows float64.
+    """
+    k_fund = 2 * math.pi / (prep.modes.longer_side * prep.scale.per_map())
+    k = prep.modes.k_mean * k_fund
+    require_finite(
+        k,
+        "the wavenumbers 2π/(N·pixel_size)",
+        "pixel_size (or extent)",
+        mantissa=prep.modes.k_mean.expand_as(k),
+    )
+    return k
