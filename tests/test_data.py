@@ -300,39 +300,28 @@ class TestBadInput:
         with pytest.raises(ValueError, match=r"cut.hdf5: corrupt or truncated HDF5"):
             index_domains([cut], ["dm"])
 
-    def test_nan_pixels_name_file_and_row(self, tmp_path):
+    @staticmethod
+    def _gas_set_with(tmp_path, row: int, pixel: tuple[int, int], value, size: int = 16) -> GalaxyDataModule:
+        """A dm → gas set whose gas map ``row`` has ``value`` at ``pixel`` (``value(img)`` if callable)."""
         views = _views(range(4))
         imgs = galaxy_images(views, 16, 0)
-        imgs[5, 3, 3] = np.nan
+        imgs[(row, *pixel)] = value(imgs[row]) if callable(value) else value
         write_domain_file(tmp_path / "d/dm.hdf5", "dm", views, galaxy_images(views, 16, 1))
         write_domain_file(tmp_path / "d/gas.hdf5", "gas", views, imgs)
-        dm = GalaxyDataModule(
-            data=str(tmp_path / "d"), source="dm", targets=["gas"], size=16, split=(1, 0, 0), fit_maps=100
+        return GalaxyDataModule(
+            data=str(tmp_path / "d"), source="dm", targets=["gas"], size=size, split=(1, 0, 0), fit_maps=100
         )
+
+    def test_nan_pixels_name_file_and_row(self, tmp_path):
         with pytest.raises(ValueError, match=r"gas.hdf5 /gas row 5: 1 NaN/Inf pixel"):
-            dm.setup("fit")
+            self._gas_set_with(tmp_path, 5, (3, 3), np.nan).setup("fit")
 
     def test_negative_values_under_log(self, tmp_path):
-        views = _views(range(4))
-        imgs = galaxy_images(views, 16, 0)
-        imgs[2, 0, 0] = -5.0
-        write_domain_file(tmp_path / "d/dm.hdf5", "dm", views, galaxy_images(views, 16, 1))
-        write_domain_file(tmp_path / "d/gas.hdf5", "gas", views, imgs)
-        dm = GalaxyDataModule(
-            data=str(tmp_path / "d"), source="dm", targets=["gas"], size=16, split=(1, 0, 0), fit_maps=100
-        )
         with pytest.raises(ValueError, match=r"gas.hdf5 /gas row 2: 1 negative pixel\(s\) \(min -5\) in a gas map"):
-            dm.setup("fit")
+            self._gas_set_with(tmp_path, 2, (0, 0), -5.0).setup("fit")
 
     def test_a_negative_pixel_is_caught_before_pooling_averages_it_away(self, tmp_path):
-        views = _views(range(4))
-        imgs = galaxy_images(views, 16, 0)
-        imgs[1, 4, 4] = -1e-3 * imgs[1].max()  # pooled 16 → 8, the block mean stays positive
-        write_domain_file(tmp_path / "d/dm.hdf5", "dm", views, galaxy_images(views, 16, 1))
-        write_domain_file(tmp_path / "d/gas.hdf5", "gas", views, imgs)
-        dm = GalaxyDataModule(
-            data=str(tmp_path / "d"), source="dm", targets=["gas"], size=8, split=(1, 0, 0), fit_maps=100
-        )
+        dm = self._gas_set_with(tmp_path, 1, (4, 4), lambda img: -1e-3 * img.max(), size=8)  # pooled 16 → 8
         with pytest.raises(ValueError, match=r"gas.hdf5 /gas row 1: 1 negative pixel.*checked before pooling"):
             dm.setup("fit")
 
