@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -22,6 +23,7 @@ from app.diffusion.samplers import (
     ddpm_sigmas,
     karras_sigmas,
     lms_coefficients,
+    lms_table,
     sample_ddim,
     sample_dpmpp_2m,
     sample_euler,
@@ -94,6 +96,21 @@ def test_convergence_order_on_gaussian(sampler, errors, min_ratio, max_ratio):
 def test_full_runs_to_zero(sampler, n10, n18):
     assert float(sampler(analytic, _start(), karras_sigmas(10))) == pytest.approx(n10, abs=1e-7)
     assert float(sampler(analytic, _start(), karras_sigmas(18))) == pytest.approx(n18, abs=1e-7)
+
+
+def test_lms_table_is_the_per_step_coefficients_computed_once():
+    sig = karras_sigmas(12)
+    table = lms_table(sig, 4)
+    assert [len(row) for row in table[:5]] == [1, 2, 3, 4, 4]  # the ramp-up
+    for i, row in enumerate(table):
+        np.testing.assert_array_equal(row, lms_coefficients(sig.numpy(), i, min(i + 1, 4)))
+    # the sampler with the table equals the per-step loop it replaces, bit for bit
+    x0, ds, x = _start(), [], _start()
+    for i in range(len(sig) - 1):
+        ds.insert(0, (x - analytic(x, sig[i])) / sig[i])
+        del ds[4:]
+        x = x + sum(float(c) * d for c, d in zip(lms_coefficients(sig, i, len(ds)), ds, strict=True))
+    assert torch.equal(sample_lms(analytic, x0, sig), x)
 
 
 def test_lms_coefficients_are_exact_integrals():

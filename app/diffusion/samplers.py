@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ __all__ = [
     "ddpm_sigmas",
     "karras_sigmas",
     "lms_coefficients",
+    "lms_table",
     "sample_ddim",
     "sample_ddpm",
     "sample_dpmpp_2m",
@@ -161,14 +163,28 @@ def sample_lms(
     """Linear multistep (Adams–Bashforth in σ) of ``order``, ramping up from first order."""
     if order < 1:
         raise ValueError(f"LMS order must be >= 1, got {order}")
+    table = lms_table(sigmas, order)  # once per grid, on the host: no per-step polynomial work or device sync
     ds: list[torch.Tensor] = []
     for i in range(len(sigmas) - 1):
         s = sigmas[i]
         ds.insert(0, _d(x, s, denoise(x, s)))
         del ds[order:]
-        coeffs = lms_coefficients(sigmas, i, len(ds))
-        x = x + sum(float(c) * d for c, d in zip(coeffs, ds, strict=True))
+        x = x + sum(c * d for c, d in zip(table[i], ds, strict=True))
     return x
+
+
+def lms_table(sigmas: np.ndarray | torch.Tensor, order: int) -> list[list[float]]:
+    """The LMS coefficients of every step of a grid ``sigmas`` ``(n + 1,)``: step ``i`` uses
+    ``min(i + 1, order)`` nodes (the ramp-up), as ``lms_coefficients`` gives them. Cached by
+    the grid's values (plain floats, no tensors), so every batch of a validation reuses them."""
+    s = np.asarray(torch.as_tensor(sigmas).detach().cpu(), dtype=np.float64)
+    return [list(row) for row in _lms_table(tuple(s.tolist()), order)]
+
+
+@lru_cache(maxsize=32)
+def _lms_table(grid: tuple[float, ...], order: int) -> tuple[tuple[float, ...], ...]:
+    s = np.asarray(grid)
+    return tuple(tuple(lms_coefficients(s, i, min(i + 1, order)).tolist()) for i in range(len(s) - 1))
 
 
 @SAMPLERS.register("dpmpp_2m")
