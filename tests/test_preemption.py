@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 
 import lightning as L
@@ -14,7 +15,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from app.data import GalaxyDataModule, write_mock_set
-from app.families import InDI
+from app.families import Diffusion, DiffusionMamba, InDI, Pix2Pix
 from app.families.callbacks import AtomicCheckpointIO
 from validation import PhysicsCheckpoint
 
@@ -65,6 +66,38 @@ def test_sigterm_mid_epoch_saves_and_resumes_with_the_same_losses(mock_dir, tmp_
     resumed = Record()
     _fit(tmp_path / "cut", mock_dir, resumed, tmp_path / "cut" / "last.ckpt")
     assert resumed.values == pytest.approx(full.values[3:], rel=1e-6, abs=0)
+
+
+class TermAt(Callback):
+    """SIGTERM to this process once the global step reaches ``step``; records when."""
+
+    def __init__(self, step: int) -> None:
+        self.step, self.sent_at, self.sent_step = step, None, None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.sent_at is None and trainer.global_step >= self.step:
+            self.sent_at, self.sent_step = time.perf_counter(), trainer.global_step
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+@pytest.mark.parametrize("family", [
+    lambda: InDI(net=NET), lambda: Pix2Pix(net=NET, discriminator={"base_channels": 8, "n_layers": 2}),
+    lambda: Diffusion(net=NET, steps=2, sampler="euler"),
+    lambda: DiffusionMamba(net={**NET, "mamba_d_state": 4}, steps=2, sampler="euler"),
+], ids=["indi", "pix2pix", "diffusion", "dim"])  # fmt: skip
+def test_every_family_stops_within_10_s_of_sigterm_with_a_resumable_checkpoint(family, mock_dir, tmp_path):
+    term = TermAt(2)
+    dm = GalaxyDataModule(data=str(mock_dir), source="dm", targets=["gas"], size=16, batch_size=4, seed=0,
+                          split=(0.5, 0.25, 0.25))  # fmt: skip
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                        num_sanity_val_steps=0, max_epochs=3, limit_val_batches=1, default_root_dir=tmp_path,
+                        callbacks=[term, PhysicsCheckpoint(dirpath=tmp_path, save_top_k=1)])  # fmt: skip
+    with pytest.raises(SystemExit):
+        trainer.fit(family(), datamodule=dm)
+    stopped = time.perf_counter() - term.sent_at
+    assert stopped < 10.0, f"stopped {stopped:.1f} s after SIGTERM"
+    last = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    assert last["global_step"] == term.sent_step
 
 
 def test_a_failed_checkpoint_write_leaves_the_previous_file_whole(tmp_path, monkeypatch):
