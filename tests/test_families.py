@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -250,10 +251,16 @@ def test_cli_fit_predict_and_bad_key(mock_dir, tmp_path):
         "--trainer.default_root_dir", str(tmp_path), "--trainer.logger.init_args.save_dir", str(tmp_path),
     ]  # fmt: skip
     fit = _cli(
-        "fit", *common, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", cwd=tmp_path
+        "fit", *common, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
+        "--trainer.log_every_n_steps", "1", cwd=tmp_path
     )
     assert fit.returncode == 0, fit.stderr[-3000:]
     ckpt = next(tmp_path.rglob("last.ckpt"))
+    # every metric column the docs name is one a run writes
+    logged = set((ckpt.parent.parent / "metrics.csv").read_text().splitlines()[0].split(","))
+    docs = [root / "README.md", *(root / "docs").glob("*.md")]
+    named = {m for p in docs for m in re.findall(r"\b(?:train|val)/[a-z_]+(?:/[a-z_]+)?\b", p.read_text())}
+    assert named and named <= logged, sorted(named - logged)
     pred = _cli("predict", *common, "--ckpt_path", str(ckpt), cwd=tmp_path)
     assert pred.returncode == 0, pred.stderr[-3000:]
     out = next(
