@@ -44,8 +44,10 @@ class EMAAverage:
     def __call__(self, averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
         if not averaged.is_floating_point():
             return current
-        d = min(self.decay, (1.0 + float(n)) / (10.0 + float(n)))
-        return averaged + (1.0 - d) * (current - averaged)
+        # on n's device, in float64: no host sync per parameter (n lives with the averaged model)
+        n = torch.as_tensor(n, dtype=torch.float64, device=averaged.device)
+        weight = 1.0 - torch.clamp((1.0 + n) / (10.0 + n), max=self.decay)
+        return averaged + weight * (current - averaged)
 
 
 def ema(decay: float) -> WeightAveraging:
