@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy import units as u
@@ -25,6 +26,7 @@ class MapFile:
     pixel_size: u.Quantity | None
     label: str
     note: str = ""  # why ``pixel_size`` is None when the file has a scale that cannot be used
+    header: Any = None  # the FITS header of the HDU read (``astropy.io.fits.Header``); None otherwise
 
 
 def _read_npy(path: Path):
@@ -32,7 +34,7 @@ def _read_npy(path: Path):
         data = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as err:
         raise ValueError(f"{path}: not a readable .npy array ({err})") from err
-    return data, None, None, path.name, ""
+    return data, None, None, path.name, "", None
 
 
 def _fits_pixel(header, path: Path, pixel_unit: str | None) -> tuple[u.Quantity | None, str]:
@@ -66,7 +68,7 @@ def _read_fits(path: Path, hdu: int | None, pixel_unit: str | None = None):
         raise ValueError(f"{path}: corrupt or unreadable FITS file ({err})") from err
     unit = u.Unit(header["BUNIT"], parse_strict="warn") if "BUNIT" in header else None
     pixel, note = _fits_pixel(header, path, pixel_unit)
-    return data, unit, pixel, f"{path.name}[{h.name or 0}]", note
+    return data, unit, pixel, f"{path.name}[{h.name or 0}]", note, header
 
 
 def _read_hdf5(path: Path, dataset: str | None, index: int):
@@ -107,7 +109,7 @@ def _read_hdf5(path: Path, dataset: str | None, index: int):
                 ext = np.asarray(attrs["extent"], dtype=np.float64)
                 ext_unit = u.Unit(str(attrs.get("units_extent", "kpc")))
                 pixel = (ext[1] - ext[0]) / data.shape[-1] * ext_unit
-    return np.asarray(data, dtype=np.float64), unit, pixel, f"{path.name}:{dataset}[{index}]", ""
+    return np.asarray(data, dtype=np.float64), unit, pixel, f"{path.name}:{dataset}[{index}]", "", None
 
 
 def read_map(
@@ -129,15 +131,15 @@ def read_map(
         raise ValueError(f"{path}: no such file")
     name = path.name.lower()
     if name.endswith(".npy"):
-        data, unit, pixel, label, note = _read_npy(path)
+        data, unit, pixel, label, note, header = _read_npy(path)
     elif name.endswith((".fits", ".fit", ".fits.gz", ".fts")):
-        data, unit, pixel, label, note = _read_fits(path, hdu, pixel_unit)
+        data, unit, pixel, label, note, header = _read_fits(path, hdu, pixel_unit)
     elif name.endswith((".h5", ".hdf5", ".he5")):
-        data, unit, pixel, label, note = _read_hdf5(path, dataset, index)
+        data, unit, pixel, label, note, header = _read_hdf5(path, dataset, index)
     else:
         raise ValueError(f"{path}: unknown map format (expected .npy, .fits or .hdf5)")
     data = np.asarray(data, dtype=np.float64)
     if data.ndim != 2:
         raise ValueError(f"{label}: expected a 2-D map, got shape {data.shape}")
-    return MapFile(data=data, unit=unit, pixel_size=pixel, label=label, note=note)
+    return MapFile(data=data, unit=unit, pixel_size=pixel, label=label, note=note, header=header)
 

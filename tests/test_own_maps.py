@@ -89,11 +89,11 @@ def test_dataset_brings_maps_to_the_model_grid_and_warnings_say_by_how_much(tmp_
     assert item["source"].shape == (1, 16, 16) and item["pixel_size"] == pytest.approx(6.0 / 16)
     twice = OwnMapsDataset(maps, 16, transform, samples=2)
     assert len(twice) == 2 and twice[1]["index"] == 1 and torch.equal(twice[1]["source"], item["source"])
-    assert distribution_warnings(maps, transform, 16, (5.0, 7.0)) == []
-    far = distribution_warnings(maps, transform, 16, (40.0, 60.0))
+    assert distribution_warnings(OwnMapsDataset(maps, 16, transform), (5.0, 7.0)) == []
+    far = distribution_warnings(OwnMapsDataset(maps, 16, transform), (40.0, 60.0))
     assert len(far) == 1 and "field of view 6 kpc is outside the training range 40–60 kpc (by a factor 6.7)" in far[0]
     bright = read_own_maps(str(_fits(tmp_path / "bright.fits", np.full((30, 30), 1e12), cdelt=0.2)), "gas")
-    (line,) = distribution_warnings(bright, transform, 16, None)
+    (line,) = distribution_warnings(OwnMapsDataset(bright, 16, transform), None)
     assert "100.0% of pixels lie beyond 5 training standard deviations" in line
 
 

@@ -319,7 +319,7 @@ class GalaxyDataModule(L.LightningDataModule):
             raise ValueError("predicting your own maps needs the fitted transforms of a trained model: pass --ckpt_path")
         if self.own_maps is None:
             self.setup("predict")
-        for line in distribution_warnings(self.own_maps, transform, int(self.hparams.size), self.train_fov):
-            log.warning(line)
         dataset = OwnMapsDataset(self.own_maps, int(self.hparams.size), transform, int(self.hparams.predict_samples))
+        for line in distribution_warnings(dataset, self.train_fov):
+            log.warning(line)
         return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=False, num_workers=0)

@@ -93,18 +93,15 @@ def _hdf5_rows(path: Path, source: str) -> int:
         raise ValueError(f"{path}: corrupt or unreadable HDF5 file ({err})") from err
 
 
-def _fits_cards(path: Path) -> dict[str, Any]:
-    """WCS and descriptive cards of the first image HDU, to copy into the prediction's header."""
-    from astropy.io import fits
+def _fits_cards(header: Any) -> dict[str, Any]:
+    """WCS and descriptive cards of an input's FITS header, to copy into the prediction's header."""
     from astropy.wcs import WCS
 
-    with fits.open(path, mode="readonly", memmap=False) as hdus:
-        h = next(h for h in hdus if h.data is not None)
-        cards = dict(WCS(h.header).to_header())
-        for key in ("CUNIT1", "CUNIT2", "CDELT1", "CDELT2", "OBJECT"):
-            if key in h.header:
-                cards[key] = h.header[key]
-        return cards
+    if header is None:
+        return {}
+    cards = dict(WCS(header).to_header())
+    cards.update({key: header[key] for key in ("CUNIT1", "CUNIT2", "CDELT1", "CDELT2", "OBJECT") if key in header})
+    return cards
 
 
 def _one(path: Path, source: str, unit: str | None, pixel_kpc: float | None, pixel_unit: str | None,
@@ -132,8 +129,7 @@ def _one(path: Path, source: str, unit: str | None, pixel_kpc: float | None, pix
         raise ValueError(f"{m.label}: {int((~np.isfinite(data)).sum())} NaN/Inf pixel(s)")
     if (data < 0).any():
         raise ValueError(f"{m.label}: {int((data < 0).sum())} negative pixel(s) in a {source} map")
-    header = _fits_cards(path) if path.name.lower().endswith((".fits", ".fit", ".fts", ".fits.gz")) else {}
-    return OwnMap(data=data, pixel_kpc=pixel_kpc, label=m.label, path=path, header=header)
+    return OwnMap(data=data, pixel_kpc=pixel_kpc, label=m.label, path=path, header=_fits_cards(m.header))
 
 
 def read_own_maps(
@@ -166,31 +162,31 @@ class OwnMapsDataset(Dataset):
         if samples < 1:
             raise ValueError(f"data.predict_samples must be >= 1, got {samples}")
         self.maps, self.size, self.transform, self.samples = maps, size, transform, samples
+        # each map on the model's grid, normalised, once (not per sample, not again for the warnings)
+        self.normalised = [transform.forward(area_resample(torch.from_numpy(m.data), (size, size))) for m in maps]
 
     def __len__(self) -> int:
         return len(self.maps) * self.samples
 
     def __getitem__(self, j: int) -> dict[str, Any]:
-        m = self.maps[j // self.samples]
-        grid = area_resample(torch.from_numpy(m.data), (self.size, self.size))
-        return {"source": self.transform.forward(grid)[None].float(), "index": j,
+        i = j // self.samples
+        m = self.maps[i]
+        return {"source": self.normalised[i][None].float(), "index": j,
                 "pixel_size": torch.tensor(m.fov_kpc / self.size, dtype=torch.float64)}  # fmt: skip
 
 
 def distribution_warnings(
-    maps: list[OwnMap], transform: MapTransform, size: int, train_fov: tuple[float, float] | None,
-    z_max: float = 5.0,
-) -> list[str]:  # fmt: skip
-    """What is unlike the training data, and by how much: fields of view outside the training
-    range ``train_fov`` [kpc], and pixels beyond ``z_max`` training standard deviations of the
-    source transform (normalised units)."""
+    dataset: OwnMapsDataset, train_fov: tuple[float, float] | None, z_max: float = 5.0
+) -> list[str]:
+    """What in ``dataset``'s maps is unlike the training data, and by how much: fields of view
+    outside the training range ``train_fov`` [kpc], and pixels beyond ``z_max`` training
+    standard deviations of the source transform (its normalised maps)."""
     out: list[str] = []
-    for m in maps:
+    for m, z in zip(dataset.maps, dataset.normalised, strict=True):
         if train_fov is not None and not train_fov[0] / 1.5 <= m.fov_kpc <= train_fov[1] * 1.5:
             out.append(f"{m.label}: field of view {m.fov_kpc:.3g} kpc is outside the training range "
                        f"{train_fov[0]:.3g}–{train_fov[1]:.3g} kpc (by a factor "
                        f"{max(train_fov[0] / m.fov_kpc, m.fov_kpc / train_fov[1]):.2g})")  # fmt: skip
-        z = transform.forward(area_resample(torch.from_numpy(m.data), (size, size)))
         beyond = float((z.abs() > z_max).double().mean())
         if beyond > 0:
             out.append(f"{m.label}: {beyond:.1%} of pixels lie beyond {z_max:g} training standard deviations "
