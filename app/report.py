@@ -121,7 +121,9 @@ class ReportWriter(L.Callback):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m app.report``: ``python -m app test`` with a ``ReportWriter`` and no logger."""
+    """``python -m app.report``: ``python -m app test`` with a ``ReportWriter``, no logger and one test
+    batch (the report generates and scores every map of the split itself; the test loop would
+    generate them a second time)."""
     p = argparse.ArgumentParser(
         prog="python -m app.report", description=__doc__.splitlines()[0], allow_abbrev=False,
         epilog="Any other option (e.g. --data.init_args.data /path) goes to the config's LightningCLI.",
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.cli import main as cli_main
 
     cli_args = ["test", *[a for c in args.config for a in ("--config", c)], *extra, "--ckpt_path", args.ckpt_path,
-                "--trainer.logger=false", *writer]  # fmt: skip
+                "--trainer.logger=false", "--trainer.limit_test_batches=1", *writer]  # fmt: skip
     try:
         cli_main(cli_args)
     except ValueError as err:
