@@ -18,7 +18,7 @@ from rich.progress import track
 from app.data.contract import DataContract
 from app.data.domains import get_domain
 from app.data.references import mock_seed, mock_twins
-from app.families.baseline import FittedBaseline
+from app.families.baseline import FittedBaseline, log_transforms
 from app.families.inference import Generated, generate_physical
 from validation.baselines import BASELINE_ORDER
 from validation.report_scores import ReportData
@@ -49,8 +49,9 @@ def reference_predictions(data: DataContract, maps: dict[str, Any], n_twins: int
         log.info("not the built-in mock: no twin floor or oracle")
     train = data.maps("train")
     batch = {"source": maps["source"], "index": maps["index"]}
+    own = log_transforms(data, train)  # the baselines' own log10 space, fitted once for all of them
     for name in BASELINE_ORDER:  # through the same clamp and inverse transforms as a model
-        fitted = FittedBaseline(name, data, train=train)
+        fitted = FittedBaseline(name, data, train=train, own=own)
         out[name] = generate_physical(fitted, batch, data.to_physical, 0, len(data.targets)).physical.numpy()
     return out
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -13,8 +12,8 @@ from torch.utils.data import DataLoader
 from app.data.catalog import PairedRow, PairingReport, find_files, index_domains, pair_rows, split_by_galaxy
 from app.data.contract import DataContract, fit_picks
 from app.data.dataset import MapReader, PairedMapDataset
-from app.data.domains import MASS_WEIGHTED, get_domain
-from app.data.mock_set import ensure_mock, mock_key
+from app.data.domains import get_domain
+from app.data.mock_set import ensure_mock, mock_folder
 from app.data.own_maps import OwnMap, OwnMapsDataset, distribution_warnings, read_own_maps
 from app.data.sampler import EpochSampler, ResumableLoader
 from app.data.transforms import MapTransform, make_transform
@@ -138,7 +137,7 @@ class GalaxyDataModule(L.LightningDataModule):
     def _data_folder(self) -> str:
         """The data folder or glob, without writing the mock."""
         hp = self.hparams
-        return hp.data if hp.data is not None else str(Path(hp.mock_dir) / mock_key(hp.mock_galaxies, self.mock_size, hp.seed))
+        return hp.data if hp.data is not None else str(mock_folder(hp.mock_dir, hp.mock_galaxies, self.mock_size, hp.seed))
 
     def prepare_data(self) -> None:
         """Write the mock set if it is the data and missing (rank 0 only; not for own maps)."""
@@ -158,7 +157,7 @@ class GalaxyDataModule(L.LightningDataModule):
             files = find_files(self.data_path())
             needed = list(self.domains)
             want_gas = self.hparams.weighted_pooling and any(
-                get_domain(d).kind == MASS_WEIGHTED for d in self.domains
+                get_domain(d).mass_weighted for d in self.domains
             )
             index = index_domains(files, needed)
             if want_gas and "gas" not in index:

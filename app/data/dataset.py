@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from app.data.catalog import MapRef, PairedRow
-from app.data.domains import BRIGHTNESS, MASS_WEIGHTED, get_domain
+from app.data.domains import BRIGHTNESS, get_domain
 from app.data.resize import pool_to
 from app.data.transforms import MapTransform
 
@@ -78,7 +78,7 @@ class MapReader:
             self._cache.move_to_end(key)
             return hit
         x = self.raw(ref)
-        weighted = self.weighted_pooling and get_domain(ref.domain).kind == MASS_WEIGHTED
+        weighted = self.weighted_pooling and get_domain(ref.domain).mass_weighted
         gas_map = self.raw(gas) if weighted and gas is not None and tuple(x.shape) != (self.size, self.size) else None
         out = pool_to(x, self.size, weighted, gas_map, ref.where)
         if self.cache_bytes > 0:

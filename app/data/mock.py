@@ -33,7 +33,7 @@ import numpy as np
 from scipy.ndimage import map_coordinates
 from scipy.optimize import brentq
 
-from app.data.domains import MASS_WEIGHTED, get_domain
+from app.data.domains import get_domain
 
 __all__ = [
     "MOCK_DOMAINS",
@@ -303,7 +303,7 @@ def render(
 
     gas = pool(fine["gas"])
     return {
-        d: pool(fine[d] * fine["gas"]) / gas if get_domain(d).kind == MASS_WEIGHTED else pool(fine[d])
+        d: pool(fine[d] * fine["gas"]) / gas if get_domain(d).mass_weighted else pool(fine[d])
         for d in MOCK_DOMAINS
     }
 

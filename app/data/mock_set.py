@@ -22,7 +22,7 @@ import numpy as np
 from app.data.domains import get_domain
 from app.data.mock import MOCK_DOMAINS, MOCK_VERSION, GalaxyParams, render, sample_params
 
-__all__ = ["MARKER", "ensure_mock", "mock_key", "mock_views", "write_mock_set"]
+__all__ = ["MARKER", "ensure_mock", "mock_folder", "mock_key", "mock_views", "write_mock_set"]
 
 log = logging.getLogger(__name__)
 MARKER = "COMPLETE"
@@ -181,9 +181,14 @@ def _write_attrs(meta: h5py.Group, domain: str, p: GalaxyParams, rotxy: tuple[in
     meta.attrs["rng_seed"] = seed
 
 
+def mock_folder(root: str | Path, galaxies: int, size: int, seed: int, views: int = 4) -> Path:
+    """Where the mock set with these settings lives: ``root/mock_key(...)`` (nothing is written)."""
+    return Path(root) / mock_key(galaxies, size, seed, views)
+
+
 def ensure_mock(root: str | Path, galaxies: int, size: int, seed: int, views: int = 4) -> Path:
-    """The mock set with these settings under ``root`` (``root/mock_key(...)``), written if missing."""
-    folder = Path(root) / mock_key(galaxies, size, seed, views)
+    """The mock set with these settings under ``root`` (``mock_folder``), written if missing."""
+    folder = mock_folder(root, galaxies, size, seed, views)
     marker = folder / MARKER
     if marker.is_file() and marker.read_text() == _marker_text(galaxies, size, seed, views, (99,)):
         log.info("mock set: %s", folder)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from app.data.catalog import PairedRow
-from app.data.domains import MASS_WEIGHTED, get_domain
+from app.data.domains import get_domain
 from app.data.mock import MOCK_VERSION, sample_params, twin
 from app.data.mock_set import MARKER, MARKER_PREFIX
 from app.data.resize import pool_to
@@ -43,7 +43,7 @@ def mock_seed(folder: str | Path) -> int | None:
 def _pooled(maps: dict[str, np.ndarray], targets: list[str], size: int, weighted: bool = True) -> np.ndarray:
     gas = torch.from_numpy(maps["gas"])
     return np.stack([
-        pool_to(torch.from_numpy(maps[d]), size, weighted and get_domain(d).kind == MASS_WEIGHTED, gas,
+        pool_to(torch.from_numpy(maps[d]), size, weighted and get_domain(d).mass_weighted, gas,
                 f"mock reference {d}").numpy()
         for d in targets
     ])  # fmt: skip

@@ -18,10 +18,10 @@ from app.data.transforms import MapTransform, make_transform
 from app.families.base import Translator
 from validation.baselines import BASELINES, Units, make_baseline
 
-__all__ = ["BaselineModel", "FittedBaseline"]
+__all__ = ["BaselineModel", "FittedBaseline", "log_transforms"]
 
 
-def _log_transforms(data: DataContract, train: dict[str, Any]) -> dict[str, MapTransform]:
+def log_transforms(data: DataContract, train: dict[str, Any]) -> dict[str, MapTransform]:
     """``log10`` transforms (automatic floor) of the source and target domains fitted on the
     physical training maps: the baselines' own working space, whatever the data's transforms."""
     picks = fit_picks(len(train["physical_source"]), data.fit_maps)  # the views the data's transforms saw
@@ -39,9 +39,14 @@ class FittedBaseline:
     therefore the same predictors whatever transforms a model was trained with.
     """
 
-    def __init__(self, method: str, data: DataContract, bins: int = 64, train: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, method: str, data: DataContract, bins: int = 64, train: dict[str, Any] | None = None,
+        own: dict[str, MapTransform] | None = None,
+    ) -> None:  # fmt: skip
+        """``train``: ``data.maps("train")`` and ``own``: its ``log_transforms``, when the caller
+        fits several baselines on the same split (computed here otherwise)."""
         train = data.maps("train") if train is None else train
-        self.own = _log_transforms(data, train)
+        self.own = log_transforms(data, train) if own is None else own
         self.source, self.targets = data.source, list(data.targets)
         self.data_transforms = data.transforms
         # the source back to physical units exactly (no snap: the baseline was fitted on the read maps)
