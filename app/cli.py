@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from lightning.pytorch.cli import LightningCLI
 from app.data import GalaxyDataModule
 from app.families import Translator
 
-__all__ = ["GalchemyCLI", "main"]
+__all__ = ["GalchemyCLI", "main", "output_folders", "unwritable"]
 
 
 def read_checkpoint_header(path: str | Path) -> dict[str, Any]:
@@ -31,12 +32,44 @@ def read_checkpoint_header(path: str | Path) -> dict[str, Any]:
     return dict(ckpt.get("hyper_parameters", {}))
 
 
+def output_folders(trainer: Any, subcommand: str) -> list[tuple[str, Path]]:
+    """``(option, folder)`` of every folder the run will write: the loggers' and checkpoints'
+    (and ``trainer.default_root_dir`` when training) and the callbacks' output folders."""
+    out: list[tuple[str, Path]] = []
+    if subcommand == "fit":
+        out.append(("trainer.default_root_dir", Path(trainer.default_root_dir)))
+        out += [("checkpoint dirpath", Path(c.dirpath)) for c in trainer.checkpoint_callbacks if c.dirpath]
+    out += [(f"{type(lg).__name__} save_dir", Path(lg.save_dir)) for lg in trainer.loggers if lg.save_dir]
+    attribute = {"predict": "output_dir", "test": "out"}.get(subcommand)  # MapWriter's, ReportWriter's
+    for cb in trainer.callbacks if attribute else ():
+        folder = getattr(cb, attribute, None)
+        if isinstance(folder, (str, Path)):
+            out.append((f"{type(cb).__name__} {attribute}", Path(folder)))
+    return out
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why nothing can be written into ``folder`` (or the nearest part of it that exists), or None."""
+    probe = Path(folder).absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            return None
+    except OSError as err:
+        return f"cannot write into {probe} ({err.strerror or err})"
+
+
 class GalchemyCLI(LightningCLI):
     """LightningCLI in subclass mode; ``model.init_args.target_channels`` follows ``data.init_args.targets``.
 
     Before anything is built, a ``--ckpt_path`` is checked: a corrupt file, or a checkpoint of
-    another family than the config's, stops with an error naming both. ``predict`` writes no
-    logger folders (it logs no metrics).
+    another family than the config's, stops with an error naming both. Before a run starts,
+    every output folder is checked to be writable (a read-only or missing disk stops with the
+    option and folder named, not a traceback at the first save). ``predict`` writes no logger
+    folders (it logs no metrics).
     """
 
     def add_arguments_to_parser(self, parser) -> None:
@@ -66,6 +99,29 @@ class GalchemyCLI(LightningCLI):
         if self.subcommand == "predict":
             self.config["predict"]["trainer"]["logger"] = False
             self.save_config_callback = None
+
+
+    def _check_outputs(self) -> None:
+        for option, folder in output_folders(self.trainer, self.subcommand):
+            why = unwritable(folder)
+            if why:
+                self.parser.error(f"{option}: {why}; give a folder you can write to")
+
+    def before_fit(self) -> None:
+        """Check the output folders before training starts."""
+        self._check_outputs()
+
+    def before_validate(self) -> None:
+        """Check the output folders (loggers) before validation starts."""
+        self._check_outputs()
+
+    def before_test(self) -> None:
+        """Check the output folders (loggers, reports) before testing starts."""
+        self._check_outputs()
+
+    def before_predict(self) -> None:
+        """Check the output folders (prediction writers) before predicting starts."""
+        self._check_outputs()
 
 
 def show_progress_logs(level: int = logging.INFO) -> None:

@@ -85,12 +85,14 @@ class PhysicsCheckpoint(ModelCheckpoint):
             self._last_global_step_saved = trainer.global_step
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        """On SIGTERM or Ctrl-C, write ``last.ckpt`` at the step reached (every rank calls it)."""
+        """On SIGTERM or Ctrl-C, write ``last.ckpt`` at the step reached (every rank calls it), the
+        way the epoch-end saves do: the callback's state records it as the last checkpoint, so a
+        run resumed from it refreshes that file instead of starting ``last-v1.ckpt``."""
         if not isinstance(exception, (SIGTERMException, KeyboardInterrupt)) or not self.save_last:
             return
         if self.dirpath is None or trainer.sanity_checking or trainer.global_step == 0:
             return
-        trainer.save_checkpoint(f"{self.dirpath}/{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}")
+        self._refresh_last(trainer)
 
     def _on_epoch_end(self, trainer) -> bool:
         return _lightning_private(self, "_should_save_on_train_epoch_end")(trainer)

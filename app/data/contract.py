@@ -7,7 +7,7 @@ report needs from the data is listed here, with its units.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,8 +41,6 @@ class DataContract:
             channel in ``targets`` order.
         maps: ``maps(split, max_maps=None)`` → the views of a split, stacked
             (``GalaxyDataModule.maps``).
-        train_batches: a fresh iterable over training batches (dicts with normalised
-            ``source`` ``(B, 1, S, S)`` and ``target`` ``(B, C, S, S)``).
         data_path: the folder or glob the maps are read from.
         weighted_pooling: whether T and |B| are pooled with the gas map as weight.
     """
@@ -55,7 +53,6 @@ class DataContract:
     transforms: Mapping[str, MapTransform]
     to_physical: Callable[[torch.Tensor], torch.Tensor]
     maps: Callable[..., dict[str, Any]]
-    train_batches: Callable[[], Iterable[dict[str, Any]]]
     data_path: str
     weighted_pooling: bool
 

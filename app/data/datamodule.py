@@ -211,7 +211,7 @@ class GalaxyDataModule(L.LightningDataModule):
         return DataContract(
             source=self.source, targets=tuple(self.targets), size=int(hp.size), batch_size=int(hp.batch_size),
             fit_maps=int(hp.fit_maps), transforms=self.transforms, to_physical=self.to_physical, maps=self.maps,
-            train_batches=self.train_dataloader, data_path=self._data_folder(), weighted_pooling=hp.weighted_pooling,
+            data_path=self._data_folder(), weighted_pooling=hp.weighted_pooling,
         )  # fmt: skip
 
     # ---------------------------------------------------------------- state
@@ -287,10 +287,12 @@ class GalaxyDataModule(L.LightningDataModule):
         workers = self.hparams.num_workers
         dataset = self.datasets[name]
         loader = ResumableLoader if shuffle else DataLoader
+        trainer = self.trainer  # None outside a Trainer: one process
+        ranks = {"num_replicas": trainer.world_size, "rank": trainer.global_rank} if trainer is not None else {}
         return loader(
             dataset,
             batch_size=self.hparams.batch_size,
-            sampler=EpochSampler(len(dataset), self.hparams.seed, shuffle),
+            sampler=EpochSampler(len(dataset), self.hparams.seed, shuffle, **ranks),
             num_workers=workers,
             persistent_workers=workers > 0,
             generator=torch.Generator().manual_seed(self.hparams.seed),  # worker seeds, not the global RNG
@@ -298,7 +300,8 @@ class GalaxyDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        """Training batches, shuffled by ``(seed, epoch)`` (``EpochSampler``), augmented if ``augment``."""
+        """Training batches, shuffled by ``(seed, epoch)`` and sharded over DDP ranks (``EpochSampler``),
+        augmented if ``augment``; ``batch_size`` is per process."""
         return self._loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:

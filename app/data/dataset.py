@@ -92,7 +92,12 @@ class MapReader:
 
 
 class PairedMapDataset(Dataset):
-    """Paired views → normalised ``source``/``target`` tensors, with optional paired augmentation."""
+    """Paired views → normalised ``source``/``target`` tensors, with optional paired augmentation.
+
+    An item (``dataset[i]`` or ``dataset[(i, epoch)]``, as ``EpochSampler`` yields) is a dict:
+    ``source`` ``(1, S, S)`` and ``target`` ``(C, S, S)`` float32 normalised, ``pixel_size``
+    [kpc] float64, ``index`` ``i`` and ``epoch``.
+    """
 
     def __init__(
         self,
@@ -147,4 +152,5 @@ class PairedMapDataset(Dataset):
             "target": tgt.contiguous(),
             "pixel_size": torch.tensor((ext[1] - ext[0]) / self.reader.size, dtype=torch.float64),
             "index": index,
+            "epoch": epoch,  # with the index, it seeds this map's training noise (app.noise)
         }

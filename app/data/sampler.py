@@ -1,35 +1,45 @@
-"""Replayable data order: a shuffling sampler seeded by (seed, epoch), and a loader that
-Lightning checkpoints mid-epoch, so a run resumed after preemption continues with the very
-batch it would have seen next."""
+"""Replayable data order: a shuffling sampler seeded by (seed, epoch) that shards itself over
+DDP ranks, and a loader that Lightning checkpoints mid-epoch, so a run resumed after
+preemption continues with the very batch it would have seen next (on one process or many)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, DistributedSampler
 
 __all__ = ["EpochSampler", "ResumableLoader"]
 
 
-class EpochSampler(Sampler[tuple[int, int]]):
-    """Yields ``(index, epoch)``: a permutation seeded by ``(seed, epoch)`` (or in order).
+class EpochSampler(DistributedSampler):
+    """Yields ``(index, epoch)``: this rank's share of a permutation seeded by ``(seed, epoch)``
+    (or of the plain order).
 
     Lightning calls :meth:`set_epoch` before each epoch. The epoch travels with the index
-    so that per-item randomness (augmentation) can also be seeded by ``(seed, epoch, index)``
-    in any worker process.
+    so that per-item randomness (augmentation, training noise) can be seeded by
+    ``(seed, epoch, index)`` in any worker process.
+
+    Over ``num_replicas`` ranks the order is padded (from its start) to a multiple of the
+    ranks and rank ``r`` takes every ``num_replicas``-th item from ``r``, as torch's
+    ``DistributedSampler`` does: per-rank batches of ``b`` maps together hold exactly the maps
+    of one process's batch of ``b × num_replicas`` (when the split divides evenly), so a DDP
+    run sees the data of a single-process run with the same global batch. Being a
+    ``DistributedSampler``, Lightning keeps it instead of wrapping it, so the mid-epoch
+    position of ``ResumableLoader`` survives DDP too.
     """
 
-    def __init__(self, n: int, seed: int, shuffle: bool = True) -> None:
-        self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
-        self.start = 0  # items of this epoch to skip once (a resumed, half-finished epoch)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Set the epoch that seeds the next permutation (Lightning calls it before each epoch)."""
-        self.epoch = epoch
+    def __init__(self, n: int, seed: int, shuffle: bool = True, num_replicas: int = 1, rank: int = 0) -> None:
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(
+                f"EpochSampler: need 0 <= rank < num_replicas, got rank={rank}, num_replicas={num_replicas}"
+            )
+        super().__init__(range(n), num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed)
+        self.n = n
+        self.start = 0  # items of this rank's epoch share to skip once (a resumed, half-finished epoch)
 
     def __len__(self) -> int:
-        return self.n
+        return -(-self.n // self.num_replicas)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         if self.shuffle:
@@ -37,6 +47,9 @@ class EpochSampler(Sampler[tuple[int, int]]):
             order = torch.randperm(self.n, generator=g).tolist()
         else:
             order = list(range(self.n))
+        if self.num_replicas > 1 and order:
+            pad = len(self) * self.num_replicas - self.n
+            order = (order + order * (pad // self.n + 1))[: self.n + pad][self.rank :: self.num_replicas]
         start, self.start = self.start, 0
         return iter((i, self.epoch) for i in order[start:])
 
@@ -47,8 +60,8 @@ class ResumableLoader(DataLoader):
     ``state_dict`` is ``{"epoch", "batches"}``: the batches handed out so far in the current
     epoch. After ``load_state_dict``, the next pass over that epoch skips them, so a run
     stopped mid-epoch (SIGTERM, preemption) resumes with the next batch of the same order.
-    Under DDP, Lightning wraps the sampler for the ranks; the loader then reads in plain
-    order and a mid-epoch resume restarts that epoch's order from its start.
+    Under DDP every rank holds the same count (``EpochSampler`` shards evenly), so rank 0's
+    saved position is every rank's.
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -58,7 +71,7 @@ class ResumableLoader(DataLoader):
 
     def __iter__(self):
         sampler = self.sampler
-        if not isinstance(sampler, EpochSampler):  # e.g. Lightning's distributed wrapper: plain order
+        if not isinstance(sampler, EpochSampler):  # Lightning replaced it (overfit_batches): plain order
             yield from super().__iter__()
             return
         skip = 0

@@ -24,6 +24,7 @@ from typing import Protocol, runtime_checkable
 import torch
 
 from app.diffusion.samplers import Denoiser, ddpm_sigmas, karras_sigmas
+from app.noise import BatchNoise, as_noise
 from app.registry import Registry
 
 __all__ = [
@@ -65,7 +66,7 @@ class Parameterization(Protocol):
         ...
 
     def loss(
-        self, net: Net, x0: torch.Tensor, cond: torch.Tensor, generator: torch.Generator | None = None
+        self, net: Net, x0: torch.Tensor, cond: torch.Tensor, generator: BatchNoise | torch.Generator | None = None
     ) -> torch.Tensor:
         """Scalar training loss on clean targets ``x0`` ``(B, C, H, W)`` given ``cond``."""
         ...
@@ -151,15 +152,17 @@ class _VP:
         """``sqrt(1 + σ_max²)``: x_T ~ N(0, 1) in VP space is ``x = x_vp/√ᾱ``, of that std."""
         return float((1 + _first_sigma(sigmas) ** 2) ** 0.5)
 
-    def _noised(self, x0: torch.Tensor, generator: torch.Generator | None):
+    def _noised(self, x0: torch.Tensor, generator: BatchNoise | torch.Generator | None):
         b = x0.shape[0]
-        t = torch.randint(0, len(self.abar), (b,), generator=generator, device="cpu")
+        noise = as_noise(generator, b)
+        n = len(self.abar)
+        t = (noise.uniform(torch.float64) * n).long().clamp(max=n - 1).cpu()
         abar = self.abar[t].to(x0.device, x0.dtype).reshape(b, 1, 1, 1)
-        eps = torch.randn(x0.shape, generator=generator, device="cpu", dtype=x0.dtype).to(x0.device)
+        eps = noise.normal(x0.shape[1:], x0.dtype).to(x0.device)
         return t, abar, eps, abar.sqrt() * x0 + (1 - abar).sqrt() * eps
 
     def loss(
-        self, net: Net, x0: torch.Tensor, cond: torch.Tensor, generator: torch.Generator | None = None
+        self, net: Net, x0: torch.Tensor, cond: torch.Tensor, generator: BatchNoise | torch.Generator | None = None
     ) -> torch.Tensor:
         """MSE between the network output on ``cat[cond, x_vp]`` at a random step and ``target``."""
         t, abar, eps, x_vp = self._noised(x0, generator)
@@ -261,13 +264,14 @@ class EDM:
         return lambda x, sigma: self._apply(net, x, cond, sigma)
 
     def loss(
-        self, net: Net, x0: torch.Tensor, cond: torch.Tensor, generator: torch.Generator | None = None
+        self, net: Net, x0: torch.Tensor, cond: torch.Tensor, generator: BatchNoise | torch.Generator | None = None
     ) -> torch.Tensor:
         """EDM's weighted denoising loss, ln σ ~ N(p_mean, p_std²)."""
         b = x0.shape[0]
-        ln_sigma = torch.randn(b, generator=generator, dtype=torch.float64) * self.p_std + self.p_mean
+        draws = as_noise(generator, b)
+        ln_sigma = draws.normal((), torch.float64) * self.p_std + self.p_mean
         sigma = torch.exp(ln_sigma).to(x0.device, x0.dtype)
-        noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
+        noise = draws.normal(x0.shape[1:], x0.dtype).to(x0.device)
         s = sigma.reshape(b, 1, 1, 1)
         denoised = self._apply(net, x0 + s * noise, cond, sigma)
         weight = (s**2 + self.sigma_data**2) / (s * self.sigma_data) ** 2

@@ -15,6 +15,7 @@ from app.families.callbacks import AtomicCheckpoints, GlobalRNGState, ema
 from app.families.inference import SCORE_CLAMP, generate_physical, index_noise
 from app.nets import UNet
 from app.nets.options import net_dict
+from app.noise import BatchNoise
 from validation import PhysicsMetrics
 
 __all__ = ["SCORE_CLAMP", "Translator", "build_unet"]
@@ -94,8 +95,10 @@ class Translator(L.LightningModule):
         self.checkpoint_info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ hooks for families
-    def training_loss(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
-        """The training objective on a batch (normalised units); ``val/loss`` uses it too."""
+    def training_loss(self, batch: dict[str, Any], generator: BatchNoise | torch.Generator | None = None) -> torch.Tensor:
+        """The training objective on a batch (normalised units); ``val/loss`` uses it too.
+        ``generator``: where its randomness comes from, per map (``app.noise.BatchNoise``, as in
+        training) or one generator for the batch (``None``: the global RNG)."""
         raise NotImplementedError
 
     def validation_loss(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
@@ -151,8 +154,9 @@ class Translator(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         """Log ``training_loss`` of the batch (normalised units) as ``train/loss`` and return it;
-        stops on a non-finite loss."""
-        loss = self.training_loss(batch)
+        stops on a non-finite loss. Each map's noise is seeded by ``(seed_everything's seed, epoch,
+        index)`` (``app.noise``): the same in any batch, on any DDP rank, after any resume."""
+        loss = self.training_loss(batch, BatchNoise.for_batch(batch))
         self._check_finite(loss)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["source"].shape[0])
         return loss

@@ -11,6 +11,9 @@ from app.diffusion.parameterizations import make_parameterization
 from app.diffusion.samplers import SAMPLERS
 from app.families.base import Translator, build_unet
 from app.nets.options import UNetOptions, net_dict
+from app.noise import BatchNoise
+
+SIGMA_DATA_MAPS = 128  # training views σ_data is measured on ("auto")
 
 __all__ = ["Diffusion", "DiffusionMamba"]
 
@@ -75,21 +78,15 @@ class Diffusion(Translator):
         return cached[1]
 
     def on_fit_start(self) -> None:
-        """Measure σ_data on (up to 8 batches of) the normalised training targets, once."""
+        """Measure σ_data once, on the normalised targets of the first ``SIGMA_DATA_MAPS`` training
+        views in split order: the same value whatever the batch size or the DDP rank."""
         if bool(self.sigma_data_measured):
             return
-        loader = self.data.train_batches()
-        total, total_sq, n = 0.0, 0.0, 0
-        for i, batch in enumerate(loader):
-            t = batch["target"].double()
-            total, total_sq, n = total + float(t.sum()), total_sq + float((t * t).sum()), n + t.numel()
-            if i >= 7:
-                break
-        mean = total / n
-        self.sigma_data.fill_(max((total_sq / n - mean**2) ** 0.5, 1e-3))
+        t = self.data.maps("train", max_maps=SIGMA_DATA_MAPS)["target"].double()
+        self.sigma_data.fill_(max(float(t.std(correction=0)), 1e-3))
         self.sigma_data_measured.fill_(True)
 
-    def training_loss(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
+    def training_loss(self, batch: dict[str, Any], generator: BatchNoise | torch.Generator | None = None) -> torch.Tensor:
         """The parameterisation's denoising loss (ε, v or EDM) on normalised ``target`` given ``source``."""
         return self.param.loss(self.net, batch["target"], batch["source"], generator)
 

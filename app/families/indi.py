@@ -10,6 +10,7 @@ import torch
 
 from app.families.base import Translator, build_unet
 from app.nets.options import UNetOptions
+from app.noise import BatchNoise, as_noise
 
 __all__ = ["InDI", "indi_sample"]
 
@@ -98,18 +99,20 @@ class InDI(Translator):
         inp = torch.cat([y[:, :1], x_t], dim=1) if self.hparams.concat_source else x_t
         return net(inp, t)
 
-    def training_loss(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
-        """L2 or L1 error of F's clean-target prediction at random ``t ∈ (0, 1]`` (normalised units)."""
+    def training_loss(self, batch: dict[str, Any], generator: BatchNoise | torch.Generator | None = None) -> torch.Tensor:
+        """L2 or L1 error of F's clean-target prediction at random ``t ∈ (0, 1]`` (normalised units);
+        ``generator``: per-map noise (``app.noise.BatchNoise``) or one generator for the batch."""
         x, y1 = batch["target"], batch["source"]
         y = y1.expand_as(x)
         b = x.shape[0]
-        t = 1 - torch.rand(b, generator=generator)  # (0, 1]
-        t = torch.where(torch.rand(b, generator=generator) < self.hparams.p_one, torch.ones_like(t), t).to(x)
+        noise = as_noise(generator, b)
+        t = 1 - noise.uniform()  # (0, 1]
+        t = torch.where(noise.uniform() < self.hparams.p_one, torch.ones_like(t), t).to(x)
         tt = t.view(b, 1, 1, 1)
         x_t = (1 - tt) * x + tt * y
         if self.hparams.eps0 > 0:
             eps_t = self.hparams.eps0 / (tt.sqrt() if self.hparams.noise_schedule == "brownian" else 1)
-            x_t = x_t + tt * eps_t * torch.randn(x.shape, generator=generator).to(x)
+            x_t = x_t + tt * eps_t * noise.normal(x.shape[1:]).to(x)
         err = self._f(self.net, x_t, t, y1) - x
         return err.square().mean() if self.hparams.loss == "l2" else err.abs().mean()
 
