@@ -50,7 +50,11 @@ def _to_tensor(x: Any, name: str) -> tuple[torch.Tensor, str, u.UnitBase | None]
         arr = np.asarray(x)
         if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
             raise TypeError(f"{name} must be a numeric array or tensor, got dtype {arr.dtype}")
-        t = torch.from_numpy(np.array(arr, order="C", copy=True))
+        # shared, not copied (no statistic writes into its input): a copy of a large batch
+        # cost more than its FFT; read-only or strided arrays are copied (torch needs both)
+        if not (arr.flags.c_contiguous and arr.flags.writeable):
+            arr = arr.copy(order="C")  # (not ascontiguousarray: it turns 0-d into 1-d)
+        t = torch.from_numpy(arr)
     if t.is_complex():
         raise TypeError(f"{name} must be real-valued, got complex dtype {t.dtype}")
     return t.to(torch.float64), library, unit
