@@ -28,8 +28,9 @@ UNPRIVILEGED = (
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cwd / "user-cache")}  # the index cache of read-only data
     return subprocess.run([*UNPRIVILEGED, sys.executable, *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=600)  # fmt: skip
+                          env=env, timeout=600)  # fmt: skip
 
 
 def _read_only(folder: Path) -> None:
@@ -74,6 +75,7 @@ def test_training_reads_a_read_only_data_folder_and_writes_nothing_there(data, t
     assert fit.returncode == 0, fit.stderr[-3000:]
     assert list((tmp_path / "run").rglob("last.ckpt"))
     assert _snapshot(data) == before
+    assert list((tmp_path / "user-cache" / "galchemy").glob("index-*.json"))  # the index went to the user cache
 
 
 def test_a_read_only_output_folder_stops_the_run_before_it_starts(data, tmp_path):

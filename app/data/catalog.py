@@ -16,6 +16,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from app.data.index_cache import IndexCache
+
 __all__ = [
     "MapRef",
     "PairedRow",
@@ -170,8 +172,57 @@ def _index_group(path: Path, f: h5py.File, domain: str) -> list[MapRef]:
     return refs
 
 
-def index_domains(files: list[Path], domains: list[str]) -> dict[str, dict[Key, MapRef]]:
+def _ref_row(ref: MapRef) -> list:
+    return [ref.row, ref.snapshot, ref.gid, *ref.rotxy, *ref.extent, ref.units, ref.name, *ref.shape,
+            ref.num_particles]  # fmt: skip
+
+
+def _row_ref(path: Path, domain: str, v: list) -> MapRef:
+    return MapRef(path=str(path), domain=domain, row=v[0], snapshot=v[1], gid=v[2], rotxy=(v[3], v[4]),
+                  extent=tuple(v[5:9]), units=v[9], name=v[10], shape=(v[11], v[12]),  # type: ignore[arg-type]
+                  num_particles=v[13])  # fmt: skip
+
+
+def _file_entry(path: Path, domains: list[str], cache: IndexCache | None) -> dict:
+    """``{"seen": domains with images, "domains": {d: rows | "no_images" | "absent"}}`` of one
+    file for the requested ``domains``, from the cache where the file is unchanged."""
+    entry = cache.entry(path) if cache is not None else {"domains": {}}
+    todo = [d for d in domains if d not in entry["domains"]]
+    if "seen" in entry and not todo:
+        return entry
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"{path}: corrupt or truncated HDF5 file ({err})") from err
+    with f:
+        seen: set[str] = set()
+
+        def visit(name: str, obj: object) -> None:
+            if isinstance(obj, h5py.Group) and isinstance(obj.get("images"), h5py.Dataset):
+                seen.add(name)
+
+        f.visititems(visit)
+        entry["seen"] = sorted(seen)
+        for d in todo:
+            if d not in f or not isinstance(f[d], h5py.Group):
+                entry["domains"][d] = "absent"
+            elif "images" not in f[d]:
+                entry["domains"][d] = "no_images"
+            else:
+                entry["domains"][d] = [_ref_row(r) for r in _index_group(path, f, d)]
+    if cache is not None:
+        cache.changed()
+    return entry
+
+
+def index_domains(
+    files: list[Path], domains: list[str], cache: IndexCache | None = None
+) -> dict[str, dict[Key, MapRef]]:
     """Index every row of every requested domain in ``files`` by ``(snapshot, gid, rotxy)``.
+
+    ``cache``: per-file entries of earlier runs (``app.data.index_cache``), used for files
+    whose size and modification time are unchanged and filled in for the others (the
+    caller saves it).
 
     Raises:
         ValueError: a corrupt or truncated file, a malformed group, a duplicate view, or a
@@ -181,26 +232,19 @@ def index_domains(files: list[Path], domains: list[str]) -> dict[str, dict[Key, 
     seen_domains: set[str] = set()
     no_images: dict[str, list[str]] = {d: [] for d in domains}  # files with a /d group but no images
     for path in files:
-        try:
-            f = h5py.File(path, "r")
-        except OSError as err:
-            raise ValueError(f"{path}: corrupt or truncated HDF5 file ({err})") from err
-        with f:
-
-            def visit(name: str, obj: object) -> None:
-                if isinstance(obj, h5py.Group) and isinstance(obj.get("images"), h5py.Dataset):
-                    seen_domains.add(name)
-
-            f.visititems(visit)
-            for d in domains:
-                if d in f and isinstance(f[d], h5py.Group) and "images" not in f[d]:
-                    no_images[d].append(path.name)
-                if d in f and isinstance(f[d], h5py.Group) and "images" in f[d]:
-                    for ref in _index_group(path, f, d):
-                        other = index[d].get(ref.key)
-                        if other is not None:
-                            raise ValueError(f"{ref.where}: duplicate view {ref.key} (also {other.where})")
-                        index[d][ref.key] = ref
+        entry = _file_entry(path, domains, cache)
+        seen_domains.update(entry["seen"])
+        for d in domains:
+            rows = entry["domains"][d]
+            if rows == "no_images":
+                no_images[d].append(path.name)
+            elif rows != "absent":
+                for v in rows:
+                    ref = _row_ref(path, d, v)
+                    other = index[d].get(ref.key)
+                    if other is not None:
+                        raise ValueError(f"{ref.where}: duplicate view {ref.key} (also {other.where})")
+                    index[d][ref.key] = ref
     for d in domains:
         if not index[d]:
             where = (f"{', '.join(no_images[d][:3])} {'has' if len(no_images[d]) == 1 else 'have'} a '/{d}' group "

@@ -13,6 +13,7 @@ from app.data.catalog import PairedRow, PairingReport, find_files, index_domains
 from app.data.contract import DataContract, fit_picks
 from app.data.dataset import MapReader, PairedMapDataset
 from app.data.domains import get_domain
+from app.data.index_cache import IndexCache, cache_path
 from app.data.mock_set import ensure_mock, mock_folder
 from app.data.own_maps import OwnMap, OwnMapsDataset, distribution_warnings, read_own_maps
 from app.data.sampler import EpochSampler, ResumableLoader
@@ -42,6 +43,9 @@ class GalaxyDataModule(L.LightningDataModule):
             ``identity``) or a mapping of its fields; default ``log10`` with an automatic floor.
         augment: random 90° rotations and flips of training pairs.
         cache_mb: in-memory cache of resized maps per process (0 = off).
+        index_cache: keep the files' index (their rows' attributes) between runs, beside the
+            data when the folder is writable, else in ``~/.cache/galchemy`` (``app.data.index_cache``);
+            a file is re-read when its size or modification time changes.
         fit_maps: training maps per domain used to fit the transforms.
         mock_dir, mock_galaxies, mock_size: the built-in mock set (``mock_size`` default: ``size``,
             at least 128), written once to
@@ -72,6 +76,7 @@ class GalaxyDataModule(L.LightningDataModule):
         transforms: dict[str, Any] | None = None,
         augment: bool = True,
         cache_mb: float = 0.0,
+        index_cache: bool = True,
         fit_maps: int = 256,
         mock_dir: str = "data/mock",
         mock_galaxies: int = 80,
@@ -154,17 +159,23 @@ class GalaxyDataModule(L.LightningDataModule):
                                           pixel_size=hp.predict_pixel_size, pixel_unit=hp.predict_pixel_unit)  # fmt: skip
             return
         if self.splits is None:
-            files = find_files(self.data_path())
+            data = self.data_path()
+            files = find_files(data)
             needed = list(self.domains)
             want_gas = self.hparams.weighted_pooling and any(
                 get_domain(d).mass_weighted for d in self.domains
             )
-            index = index_domains(files, needed)
+            cache = IndexCache(cache_path(data)) if self.hparams.index_cache else None
+            index = index_domains(files, needed, cache)
             if want_gas and "gas" not in index:
                 try:
-                    index.update(index_domains(files, ["gas"]))
+                    index.update(index_domains(files, ["gas"], cache))
                 except ValueError:
                     log.warning("no gas maps found: T and |B| are pooled without mass weighting")
+            if cache is not None:
+                cache.keep_only(files)
+                cache.save()
+                log.info("index cache %s: %d file(s) unchanged, %d read", cache.path, cache.hits, cache.misses)
             rows, self.report = pair_rows(index)
             self.splits = split_by_galaxy(
                 rows, tuple(self.hparams.split), self.hparams.seed, self.hparams.stratify
