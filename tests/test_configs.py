@@ -21,6 +21,7 @@ RUNS = (
     + [["configs/quickstart.yaml"]]
     + [["configs/quickstart.yaml", f"configs/quickstart/{c}.yaml"] for c in ("pix2pix", "diffusion", "dim")]
     + [["configs/quickstart.yaml", f"configs/unet/{b}.yaml"] for b in ("vanilla", "residual", "attention", "vit", "mamba")]
+    + [["configs/quickstart.yaml", "configs/strategies/ddp.yaml"]]
 )
 
 
@@ -32,7 +33,7 @@ def tiny_mock(tmp_path_factory) -> Path:
 
 def test_every_config_is_covered():
     shipped = {str(p.relative_to(ROOT)) for p in ROOT.glob("configs/**/*.yaml") if "fidelity" not in p.parts}
-    covered = {c for run in RUNS for c in run} | {"configs/baseline.yaml"}
+    covered = {c for run in RUNS for c in run} | {"configs/baseline.yaml", "configs/strategies/fsdp.yaml"}
     assert shipped == covered, shipped ^ covered
 
 
@@ -53,3 +54,26 @@ def test_baseline_config_validates(tiny_mock, tmp_path, monkeypatch):
     main(["validate", "--config", str(ROOT / "configs/baseline.yaml"), "--data.init_args.data", str(tiny_mock),
           "--data.init_args.size", "32", "--data.init_args.split", "[0.5, 0.25, 0.25]",
           "--trainer.enable_progress_bar", "false"])  # fmt: skip
+
+
+def test_the_fsdp_overlay_parses_and_asks_for_a_gpu(tiny_mock, tmp_path, monkeypatch):
+    """FSDP is GPU-only in Lightning: on this CPU the overlay must stop with Lightning's GPU error
+    (not run something else), with EMA off as the overlay sets it."""
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--config", str(ROOT / "configs/diffusion.yaml"), "--config", str(ROOT / "configs/strategies/fsdp.yaml"),
+            "--data.init_args.data", str(tiny_mock), "--data.init_args.size", "32", "--print_config"]  # fmt: skip
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 0
+    with pytest.raises(Exception, match="(?i)gpu|cuda"):
+        main(args[:-1] + ["--trainer.max_steps", "1"])
+
+
+def test_ema_refuses_a_sharded_strategy():
+    from lightning.pytorch.strategies import DDPStrategy, FSDPStrategy
+
+    from app.families.callbacks import ema
+
+    with pytest.raises(ValueError, match=r"model.ema_decay=0.99 needs an unsharded model, but the trainer's strategy is FSDPStrategy"):
+        ema(0.99, FSDPStrategy())
+    assert ema(0.99, DDPStrategy()) is not None and ema(0.99) is not None

@@ -119,7 +119,8 @@ class Translator(L.LightningModule):
         """EMA weights (Lightning's ``WeightAveraging``), exact-resumption RNG states and atomic checkpoints."""
         extra: list[L.Callback] = [GlobalRNGState(), AtomicCheckpoints()]
         if self.hparams.ema_decay > 0:
-            extra.append(ema(self.hparams.ema_decay))
+            trainer = self._trainer  # None when called outside a Trainer
+            extra.append(ema(self.hparams.ema_decay, trainer.strategy if trainer is not None else None))
         return extra
 
     def setup(self, stage: str) -> None:
