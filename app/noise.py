@@ -45,9 +45,10 @@ class BatchNoise:
         """Streams keyed by ``(seed, epoch, index)`` of each map of a training ``batch`` (the
         dataset's ``epoch`` and ``index``); ``seed`` defaults to ``run_seed()``."""
         seed = run_seed() if seed is None else seed
+        index = torch.as_tensor(batch["index"]).tolist()  # one host transfer, not one per map
         epochs = batch.get("epoch")
-        epochs = [0] * len(batch["index"]) if epochs is None else [int(e) for e in epochs]
-        keys = [(seed, e, int(i)) for e, i in zip(epochs, batch["index"], strict=True)]
+        epochs = [0] * len(index) if epochs is None else torch.as_tensor(epochs).tolist()
+        keys = [(seed, e, i) for e, i in zip(epochs, index, strict=True)]
         return cls(keys, batch["source"].device)
 
     def __len__(self) -> int:

@@ -19,6 +19,8 @@ import time
 import torch
 import yaml
 
+from app.noise import BatchNoise
+
 
 def _model(config: str, target_channels: int = 1):
     doc = yaml.safe_load(open(config))["model"]
@@ -60,8 +62,8 @@ def main() -> None:
             if i == 2:
                 _sync(args.device)
                 t0 = time.perf_counter()
-            with amp:
-                loss = model.training_loss(batch)
+            with amp:  # per-map noise, as in training
+                loss = model.training_loss(batch, BatchNoise.for_batch(batch, seed=0))
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -39,7 +39,8 @@ def _write(folder: Path, n_files: int) -> None:
 def _timed(folder: Path, cached: bool) -> tuple[float, int, int]:
     t0 = time.perf_counter()
     files = find_files(folder)
-    cache = IndexCache(cache_path(folder)) if cached else None
+    where = cache_path(folder)
+    cache = IndexCache(where, root=where.parent if where.parent == folder else None) if cached else None
     index_domains(files, ["dm", "gas"], cache)
     if cache is not None:
         cache.keep_only(files)

@@ -7,9 +7,11 @@ hand before a release (docs/benchmarks.md lists those runs).
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from app.cli import main
 from app.data import write_mock_set
@@ -45,7 +47,14 @@ def test_config_runs_one_step_with_its_callbacks(configs, tiny_mock, tmp_path, m
             "--data.init_args.num_workers", "0", "--data.init_args.split", "[0.5, 0.25, 0.25]",
             "--trainer.max_steps", "1", "--trainer.limit_val_batches", "1", "--trainer.val_check_interval", "1",
             "--trainer.enable_progress_bar", "false", "--model.init_args.val_maps", "2"]  # fmt: skip
-    main(args)
+    env = dict(os.environ)
+    try:
+        main(args)
+    finally:  # the ddp overlay starts a (1-process) process group here: free its port for later tests
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        for key in set(os.environ) - set(env):
+            del os.environ[key]
     assert list(tmp_path.rglob("last.ckpt")), "the config's checkpoint callback wrote nothing"
 
 
@@ -65,8 +74,8 @@ def test_the_fsdp_overlay_parses_and_asks_for_a_gpu(tiny_mock, tmp_path, monkeyp
     with pytest.raises(SystemExit) as stop:
         main(args)
     assert stop.value.code == 0
-    with pytest.raises(Exception, match="(?i)gpu|cuda"):
-        main(args[:-1] + ["--trainer.max_steps", "1"])
+    with pytest.raises(Exception, match=r"(?i)gpu|cuda"):
+        main([*args[:-1], "--trainer.max_steps", "1"])
 
 
 def test_ema_refuses_a_sharded_strategy():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -120,10 +121,17 @@ def test_ddp_sigterm_mid_epoch_saves_and_resumes_like_an_uninterrupted_run(mock_
     _torchrun(mock_dir, tmp_path / "cut", term_at=2)
     cut = torch.load(tmp_path / "cut" / "last.ckpt", weights_only=False)
     assert cut["global_step"] == 2
-    assert cut["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 0, "batches": 2}]
+    # per rank 2 batches of 2 maps: 8 maps of the epoch's order consumed by the two ranks
+    assert cut["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 0, "batches": 2, "maps": 8}]
+    shutil.copy(tmp_path / "cut" / "last.ckpt", tmp_path / "step2.ckpt")
     _torchrun(mock_dir, tmp_path / "cut", ckpt=tmp_path / "cut" / "last.ckpt")
     full = torch.load(tmp_path / "full" / "last.ckpt", weights_only=False)
     resumed = torch.load(tmp_path / "cut" / "last.ckpt", weights_only=False)
     assert full["global_step"] == resumed["global_step"] == 8  # 2 epochs of 4 steps
     assert sorted(p.name for p in (tmp_path / "cut").glob("last*.ckpt")) == ["last.ckpt"]  # refreshed, not versioned
     _assert_same_training("indi", full, resumed)
+    # the same checkpoint resumed on ONE process (batch 4 = the global batch) skips the same 8
+    # maps and ends where an uninterrupted single-process run ends
+    one = _fit("indi", tmp_path / "one", mock_dir, devices=1, epochs=2, batches=4)
+    on_one = _fit("indi", tmp_path / "on-one", mock_dir, devices=1, epochs=2, batches=4, ckpt=tmp_path / "step2.ckpt")
+    _assert_same_training("indi", one, on_one)

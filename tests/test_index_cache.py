@@ -11,10 +11,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from tng_files import write_domain_file
 
 from app.data.catalog import find_files, index_domains
 from app.data.index_cache import CACHE_NAME, IndexCache, cache_path
-from tng_files import write_domain_file
 
 VIEWS = [(99, gid, (0, rot)) for gid in (1, 2) for rot in (0, 90)]
 
@@ -27,7 +27,8 @@ def _set(folder: Path, views=VIEWS) -> Path:
 
 
 def _index(folder: Path):
-    cache = IndexCache(cache_path(folder))
+    where = cache_path(folder)
+    cache = IndexCache(where, root=folder if where.parent == folder else None)
     index = index_domains(find_files(folder), ["dm", "gas"], cache)
     cache.keep_only(find_files(folder))
     cache.save()
@@ -65,7 +66,8 @@ def test_a_changed_added_or_removed_file_is_read_again(tmp_path):
     assert (cache.hits, cache.misses) == (2, 1) and (99, 7, (0, 0)) in index["dm"]
     (folder / "more" / "dm2.hdf5").unlink()
     index, cache = _index(folder)
-    assert (99, 7, (0, 0)) not in index["dm"] and len(json.loads((folder / CACHE_NAME).read_text())["files"]) == 2
+    keys = json.loads((folder / CACHE_NAME).read_text())["files"]
+    assert (99, 7, (0, 0)) not in index["dm"] and sorted(keys) == ["dm.hdf5", "gas.hdf5"]  # relative to the folder
 
 
 def test_a_read_only_folder_caches_in_the_user_cache(tmp_path, monkeypatch):
@@ -86,7 +88,7 @@ def test_an_unreadable_cache_is_rebuilt_and_an_unwritable_one_only_warns(tmp_pat
     with caplog.at_level(logging.WARNING, logger="app.data.index_cache"):
         index, cache = _index(folder)
     assert "unreadable" in caplog.text and cache.misses == 2 and len(index["dm"]) == 4
-    assert json.loads((folder / CACHE_NAME).read_text())["version"] == 1
+    assert json.loads((folder / CACHE_NAME).read_text())["version"] == 2
     cache = IndexCache(tmp_path / "missing" / "deeper" / "index.json")
     cache.files["x"] = {}
     cache.changed()
@@ -104,3 +106,13 @@ def test_a_malformed_file_still_fails_with_its_name(tmp_path):
     (folder / "bad.hdf5").write_bytes(b"not an hdf5 file")
     with pytest.raises(ValueError, match=r"bad.hdf5: corrupt or truncated HDF5 file"):
         _index(folder)
+
+
+def test_a_moved_data_folder_keeps_its_cache(tmp_path, monkeypatch):
+    """Files are keyed relative to the folder, so another mount point (or a move) still hits."""
+    folder = _set(tmp_path / "data")
+    first, _ = _index(folder)
+    moved = folder.rename(tmp_path / "elsewhere")
+    _no_file_opened(monkeypatch)
+    index, cache = _index(moved)
+    assert cache.hits == 2 and {k: v.key for k, v in index["dm"].items()} == {k: v.key for k, v in first["dm"].items()}

@@ -62,7 +62,7 @@ def test_sigterm_mid_epoch_saves_and_resumes_with_the_same_losses(mock_dir, tmp_
         _fit(tmp_path / "cut", mock_dir, cut)
     assert cut.values == full.values[:3]
     last = torch.load(tmp_path / "cut" / "last.ckpt", weights_only=False)
-    assert last["global_step"] == 3 and last["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 0, "batches": 3}]
+    assert last["global_step"] == 3 and last["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 0, "batches": 3, "maps": 12}]
     resumed = Record()
     _fit(tmp_path / "cut", mock_dir, resumed, tmp_path / "cut" / "last.ckpt")
     assert resumed.values == pytest.approx(full.values[3:], rel=1e-6, abs=0)

@@ -13,7 +13,7 @@ from app.data.catalog import PairedRow, PairingReport, find_files, index_domains
 from app.data.contract import DataContract, fit_picks
 from app.data.dataset import MapReader, PairedMapDataset
 from app.data.domains import get_domain
-from app.data.index_cache import IndexCache, cache_path
+from app.data.index_cache import CACHE_NAME, IndexCache, cache_path
 from app.data.mock_set import ensure_mock, mock_folder
 from app.data.own_maps import OwnMap, OwnMapsDataset, distribution_warnings, read_own_maps
 from app.data.sampler import EpochSampler, ResumableLoader
@@ -165,7 +165,10 @@ class GalaxyDataModule(L.LightningDataModule):
             want_gas = self.hparams.weighted_pooling and any(
                 get_domain(d).mass_weighted for d in self.domains
             )
-            cache = IndexCache(cache_path(data)) if self.hparams.index_cache else None
+            cache = None
+            if self.hparams.index_cache:
+                where = cache_path(data)
+                cache = IndexCache(where, root=where.parent if where.name == CACHE_NAME else None)
             index = index_domains(files, needed, cache)
             if want_gas and "gas" not in index:
                 try:
@@ -268,27 +271,32 @@ class GalaxyDataModule(L.LightningDataModule):
             [self.transforms[d].inverse(y[..., i, :, :]) for i, d in enumerate(domains)], dim=-3
         )
 
-    def maps(self, split: str, max_maps: int | None = None) -> dict[str, Any]:
-        """The first ``max_maps`` views of ``split``, unaugmented, stacked: normalised ``source``
-        ``(N, 1, S, S)`` and ``target`` ``(N, C, S, S)`` float32, the same in physical units
-        (``physical_source`` ``(N, S, S)``, ``physical_target``; float64, read, not inverted),
-        ``pixel_size`` ``(N,)`` [kpc], ``index`` ``(N,)`` and the paired ``rows``."""
+    def maps(
+        self, split: str, max_maps: int | None = None, spread: bool = False, physical: bool = True
+    ) -> dict[str, Any]:
+        """The first ``max_maps`` views of ``split`` (``spread``: ``max_maps`` evenly spaced ones,
+        ``fit_picks``), unaugmented, stacked: normalised ``source`` ``(N, 1, S, S)`` and ``target``
+        ``(N, C, S, S)`` float32, ``pixel_size`` ``(N,)`` [kpc], ``index`` ``(N,)``, the paired
+        ``rows`` and, with ``physical``, the same maps in physical units (``physical_source``
+        ``(N, S, S)``, ``physical_target``; float64, read, not inverted)."""
         if not self.datasets:
             self.setup()
         ds = self.datasets[split]
         # a reader of its own with a cache, so the physical maps below are read once
-        reader = MapReader(ds.reader.size, 2**40, ds.reader.weighted_pooling)
+        reader = MapReader(ds.reader.size, 2**40 if physical else 0, ds.reader.weighted_pooling)
         plain = PairedMapDataset(ds.rows, ds.source, ds.targets, self.transforms, reader)
-        n = len(plain) if max_maps is None else min(len(plain), max_maps)
-        if n == 0:
+        if len(plain) == 0:
             raise ValueError(f"the {split} split is empty: add galaxies or change data.split")
-        items = [plain[i] for i in range(n)]
+        n = len(plain) if max_maps is None else min(len(plain), max_maps)
+        picks = fit_picks(len(plain), n).tolist() if spread else list(range(n))
+        items = [plain[i] for i in picks]
         out: dict[str, Any] = {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in items[0]}
-        out["rows"] = ds.rows[:n]
-        out["physical_source"] = torch.stack([plain.physical(i, self.source) for i in range(n)])
-        out["physical_target"] = torch.stack(
-            [torch.stack([plain.physical(i, d) for d in self.targets]) for i in range(n)]
-        )
+        out["rows"] = [ds.rows[i] for i in picks]
+        if physical:
+            out["physical_source"] = torch.stack([plain.physical(i, self.source) for i in picks])
+            out["physical_target"] = torch.stack(
+                [torch.stack([plain.physical(i, d) for d in self.targets]) for i in picks]
+            )
         return out
 
     # ---------------------------------------------------------------- loaders
@@ -297,13 +305,16 @@ class GalaxyDataModule(L.LightningDataModule):
             self.setup()
         workers = self.hparams.num_workers
         dataset = self.datasets[name]
-        loader = ResumableLoader if shuffle else DataLoader
-        trainer = self.trainer  # None outside a Trainer: one process
-        ranks = {"num_replicas": trainer.world_size, "rank": trainer.global_rank} if trainer is not None else {}
+        if shuffle:  # training: the order shards itself over DDP ranks and resumes mid-epoch
+            trainer = self.trainer  # None outside a Trainer: one process
+            ranks = {"num_replicas": trainer.world_size, "rank": trainer.global_rank} if trainer is not None else {}
+            loader, sampler = ResumableLoader, EpochSampler(len(dataset), self.hparams.seed, True, **ranks)
+        else:  # evaluation: in order; under DDP Lightning shards it (predict without repeats)
+            loader, sampler = DataLoader, None
         return loader(
             dataset,
             batch_size=self.hparams.batch_size,
-            sampler=EpochSampler(len(dataset), self.hparams.seed, shuffle, **ranks),
+            sampler=sampler,
             num_workers=workers,
             persistent_workers=workers > 0,
             generator=torch.Generator().manual_seed(self.hparams.seed),  # worker seeds, not the global RNG

@@ -4,8 +4,9 @@ on every run.
 One JSON file per data set: ``.galchemy-index.json`` beside the data when the data is a
 folder you can write to, else ``$XDG_CACHE_HOME/galchemy/index-<hash>.json`` (default
 ``~/.cache``), keyed by the folder or glob. An entry is trusted only while its file has the
-same size and modification time (ns); a changed, added or removed file is re-read (or
-dropped) on the next run. The cache is written atomically (a temporary file, then
+same size, modification and change times (ns) and inode; a changed, added or removed file
+is re-read (or dropped) on the next run. Beside the data, files are keyed by their path
+relative to the data folder, so nodes that mount the data at different paths share it. The cache is written atomically (a temporary file, then
 ``os.replace``), so a crash or two DDP ranks writing at once leave a whole file; an
 unreadable cache is ignored and rebuilt.
 """
@@ -25,7 +26,7 @@ __all__ = ["CACHE_NAME", "IndexCache", "cache_path"]
 log = logging.getLogger(__name__)
 
 CACHE_NAME = ".galchemy-index.json"
-VERSION = 1  # bump when the entry layout changes
+VERSION = 2  # bump when the entry layout or the catalog's parsing of a file changes
 
 
 def cache_path(data: str | Path) -> Path:
@@ -49,7 +50,7 @@ def _can_write(folder: Path) -> bool:
 
 def _stamp(path: Path) -> list[int]:
     st = path.stat()
-    return [st.st_size, st.st_mtime_ns]
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
 class IndexCache:
@@ -59,10 +60,14 @@ class IndexCache:
     or a marker); :meth:`entry` hands back the stored one while the file is unchanged.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, root: Path | None = None) -> None:
+        """``path``: the cache file; ``root``: the data folder file keys are relative to (None:
+        absolute keys)."""
         self.path = Path(path)
+        self.root = None if root is None else Path(root).absolute()
         self.files: dict[str, dict[str, Any]] = {}
         self.hits = self.misses = 0
+        self._counted: set[str] = set()
         self._dirty = False
         try:
             doc = json.loads(self.path.read_text())
@@ -75,16 +80,24 @@ class IndexCache:
 
     def entry(self, path: Path) -> dict[str, Any]:
         """The cached entry of ``path`` if the file is unchanged, else a fresh one (to be filled)."""
-        key = str(Path(path).absolute())
+        key = self._key(path)
         stamp = _stamp(Path(path))
         old = self.files.get(key)
+        first = key not in self._counted  # count each file once, however many passes ask
+        self._counted.add(key)
         if old is not None and old.get("stamp") == stamp:
-            self.hits += 1
+            self.hits += first
             return old
-        self.misses += 1
+        self.misses += first
         self._dirty = True
         self.files[key] = fresh = {"stamp": stamp, "domains": {}}
         return fresh
+
+    def _key(self, path: Path) -> str:
+        absolute = Path(path).absolute()
+        if self.root is not None and absolute.is_relative_to(self.root):
+            return str(absolute.relative_to(self.root))
+        return str(absolute)
 
     def changed(self) -> None:
         """Mark the cache as needing a write (an entry was filled in)."""
@@ -92,7 +105,7 @@ class IndexCache:
 
     def keep_only(self, paths: list[Path]) -> None:
         """Drop the entries of files no longer in the data set."""
-        keep = {str(Path(p).absolute()) for p in paths}
+        keep = {self._key(p) for p in paths}
         gone = set(self.files) - keep
         for key in gone:
             del self.files[key]

@@ -4,12 +4,15 @@ preemption continues with the very batch it would have seen next (on one process
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 __all__ = ["EpochSampler", "ResumableLoader"]
+
+log = logging.getLogger(__name__)
 
 
 class EpochSampler(DistributedSampler):
@@ -60,13 +63,13 @@ class ResumableLoader(DataLoader):
     ``state_dict`` is ``{"epoch", "batches"}``: the batches handed out so far in the current
     epoch. After ``load_state_dict``, the next pass over that epoch skips them, so a run
     stopped mid-epoch (SIGTERM, preemption) resumes with the next batch of the same order.
-    Under DDP every rank holds the same count (``EpochSampler`` shards evenly), so rank 0's
-    saved position is every rank's.
+    The position is also kept as maps of the epoch's order consumed by all ranks together, so
+    a run resumed on another number of processes (same global order) skips exactly those.
     """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._position = {"epoch": 0, "batches": 0}
+        self._position = {"epoch": 0, "batches": 0, "maps": 0}
         self._resume: dict[str, int] | None = None
 
     def __iter__(self):
@@ -74,20 +77,32 @@ class ResumableLoader(DataLoader):
         if not isinstance(sampler, EpochSampler):  # Lightning replaced it (overfit_batches): plain order
             yield from super().__iter__()
             return
-        skip = 0
+        per_batch = int(self.batch_size or 1) * sampler.num_replicas  # maps of the whole order per step
+        skip_maps = 0
         if self._resume is not None and self._resume["epoch"] == sampler.epoch:
-            skip = self._resume["batches"]
+            skip_maps = self._resume["maps"]
         self._resume = None
-        sampler.start = min(skip * int(self.batch_size or 1), len(sampler))
-        self._position = {"epoch": sampler.epoch, "batches": skip}
+        if skip_maps % sampler.num_replicas:
+            log.warning("resuming epoch %d after %d maps on %d ranks: not a multiple of the ranks, so up to "
+                        "%d maps are seen twice", sampler.epoch, skip_maps, sampler.num_replicas,
+                        sampler.num_replicas - 1)  # fmt: skip
+        sampler.start = min(skip_maps // sampler.num_replicas, len(sampler))
+        done = sampler.start * sampler.num_replicas
+        self._position = {"epoch": sampler.epoch, "batches": done // per_batch, "maps": done}
         for batch in super().__iter__():
             self._position["batches"] += 1
+            self._position["maps"] += per_batch
             yield batch
 
     def state_dict(self) -> dict[str, int]:
-        """The epoch and the batches of it handed out so far."""
+        """The epoch, the batches of it handed out in this pass and the maps of the epoch's order
+        consumed so far by all ranks together (what a resume skips, whatever its process count)."""
         return dict(self._position)
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        """Resume: the next pass over epoch ``state["epoch"]`` skips ``state["batches"]`` batches."""
-        self._resume = {"epoch": int(state["epoch"]), "batches": int(state["batches"])}
+        """Resume: the next pass over epoch ``state["epoch"]`` skips the maps already consumed
+        (``state["maps"]``; checkpoints written before it existed: ``batches × batch_size``)."""
+        maps = state.get("maps")
+        if maps is None:
+            maps = int(state["batches"]) * int(self.batch_size or 1)
+        self._resume = {"epoch": int(state["epoch"]), "maps": int(maps)}

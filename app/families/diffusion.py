@@ -78,11 +78,11 @@ class Diffusion(Translator):
         return cached[1]
 
     def on_fit_start(self) -> None:
-        """Measure σ_data once, on the normalised targets of the first ``SIGMA_DATA_MAPS`` training
-        views in split order: the same value whatever the batch size or the DDP rank."""
+        """Measure σ_data once, on the normalised targets of ``SIGMA_DATA_MAPS`` evenly spaced
+        training views (``fit_picks``): the same value whatever the batch size or the DDP rank."""
         if bool(self.sigma_data_measured):
             return
-        t = self.data.maps("train", max_maps=SIGMA_DATA_MAPS)["target"].double()
+        t = self.data.maps("train", max_maps=SIGMA_DATA_MAPS, spread=True, physical=False)["target"].double()
         self.sigma_data.fill_(max(float(t.std(correction=0)), 1e-3))
         self.sigma_data_measured.fill_(True)
 

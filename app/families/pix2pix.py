@@ -69,7 +69,7 @@ class Pix2Pix(Translator):
         self._check_finite(loss_d, "discriminator loss")
         # DDP syncs every parameter at every backward: the generator's join the critic's backward
         # with zero gradients (cleared before its own step), so no find_unused_parameters is needed
-        loss_d = loss_d + 0.0 * sum(p.view(-1)[0] for p in self.net.parameters())
+        loss_d = loss_d + 0.0 * sum(p.reshape(-1)[:1].sum() for p in self.net.parameters())
         opt_d.zero_grad()
         self.manual_backward(loss_d)
         if self.hparams.gradient_clip > 0:
