@@ -86,3 +86,21 @@ def test_ema_refuses_a_sharded_strategy():
     with pytest.raises(ValueError, match=r"model.ema_decay=0.99 needs an unsharded model, but the trainer's strategy is FSDPStrategy"):
         ema(0.99, FSDPStrategy())
     assert ema(0.99, DDPStrategy()) is not None and ema(0.99) is not None
+
+
+def test_the_configs_logger_writes_csv_and_tensorboard_side_by_side(tmp_path):
+    from app.loggers import CurvesLogger
+
+    logger = CurvesLogger(tmp_path, name="logs")
+    logger.log_hyperparams({"lr": 1e-3, "net": {"block": "residual"}})
+    logger.log_metrics({"train/loss": 0.5, "val/physics_score": 1.25}, step=3)
+    logger.finalize("success")
+    folder = tmp_path / "logs" / "version_0"
+    assert (folder / "metrics.csv").read_text().splitlines()[0].split(",") == ["step", "train/loss", "val/physics_score"]
+    events = list(folder.glob("events.out.tfevents.*"))
+    assert len(events) == 1 and events[0].stat().st_size > 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(folder))
+    acc.Reload()
+    assert [(e.step, e.value) for e in acc.Scalars("val/physics_score")] == [(3, 1.25)]
