@@ -33,7 +33,7 @@ from validation import (
 )
 from validation.callbacks import CHECKED_WITH_LIGHTNING, LIGHTNING_PRIVATES
 from validation.report import ReportData, compare_reports, write_report
-from validation.report_figures import fig_spectra
+from validation.report_figures import fig_spectra, fig_spectra_physical
 from validation.report_scores import spectral_curves
 
 SHAPE = (32, 32)
@@ -281,6 +281,23 @@ def test_report_figures_plot_the_scored_curves(tmp_path):
     index = write_report(data, tmp_path / "run", "Test run", n_boot=5)
     scores = json.loads((index.parent / "scores.json").read_text())
     assert scores["scores"]["gas/pk_dex"] == pytest.approx(np.abs(np.log10(ratio[band])).mean(), rel=1e-9)
+
+
+def test_physical_spectra_figure_plots_each_view_in_kpc(tmp_path):
+    """Single-view P(k) in physical units: x is k [1/kpc] of the view's own pixel size, and a
+    prediction 1.5 × the truth draws 2.25 × its power."""
+    data = _report_data(1.5)
+    data.pixel_size[1] = 1.25  # views of different pixel scales keep their own k
+    fig = fig_spectra_physical(data, 0, tmp_path / "pk_kpc.png", n=2)
+    lines = fig.axes[0].lines
+    per = 3 if "floor (twin)" in data.references else 2
+    for view in range(2):
+        truth, model = lines[per * view], lines[per * view + 1]
+        ps = physics.power_spectrum(data.target[view, 0], data.pixel_size[view])
+        np.testing.assert_allclose(truth.get_xdata(), ps.k, rtol=1e-12)
+        np.testing.assert_allclose(model.get_ydata() / truth.get_ydata(), 2.25, rtol=1e-9)
+    assert fig.axes[0].get_xlabel() == "k [1/kpc]" and "kpc²" in fig.axes[0].get_ylabel()
+    assert (tmp_path / "pk_kpc.png").is_file()
 
 
 def test_report_survives_all_zero_predictions(tmp_path):

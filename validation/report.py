@@ -23,6 +23,7 @@ from validation.report_figures import (
     fig_mass,
     fig_profiles,
     fig_spectra,
+    fig_spectra_physical,
     fig_training,
     new_figure,
 )
@@ -107,6 +108,7 @@ def write_report(data: ReportData, out_dir: str | Path, title: str, n_boot: int 
         fig_spectra(
             curves, data.units[c], out / f"{tag}_power_spectrum.png", out / f"{tag}_cross_correlation.png"
         )
+        fig_spectra_physical(data, c, out / f"{tag}_power_spectrum_kpc.png")
         fig_profiles(data, c, out / f"{tag}_profiles.png")
         fig_distributions(data, c, out / f"{tag}_distributions.png")
         fig_mass(data, c, out / f"{tag}_mass.png")
@@ -157,6 +159,7 @@ def _markdown(
         tag = d.replace("/", "_")
         lines += ["", f"## {d}", "", f"### Example maps ({d}, physical units)", "", f"![examples]({tag}_examples.png)", "",
                   "### Power spectrum and ratio, with baselines and floor", "", f"![P(k)]({tag}_power_spectrum.png)", "",
+                  "### Power spectra of single views in physical units", "", f"![P(k) in kpc]({tag}_power_spectrum_kpc.png)", "",
                   "### Cross-correlation coefficient with the truth", "", f"![r(k)]({tag}_cross_correlation.png)", "",
                   "### Radial profiles", "", f"![profiles]({tag}_profiles.png)", "",
                   "### Pixel distributions", "", f"![distributions]({tag}_distributions.png)", "",

@@ -19,7 +19,8 @@ from validation.domains import SURFACE_DENSITY
 from validation.report_scores import ReportData
 
 __all__ = [
-    "DPI", "fig_distributions", "fig_examples", "fig_mass", "fig_profiles", "fig_spectra", "fig_training", "new_figure",
+    "DPI", "fig_distributions", "fig_examples", "fig_mass", "fig_profiles", "fig_spectra", "fig_spectra_physical",
+    "fig_training", "new_figure",
 ]
 
 DPI = 150
@@ -127,6 +128,31 @@ def fig_spectra(
     fig.tight_layout()
     fig.savefig(path_r, dpi=DPI)
     return fig_pk, fig
+
+
+def fig_spectra_physical(data: ReportData, c: int, path: Path, n: int = 3) -> Figure:
+    """P(k) of single views in physical units (k [1/kpc], P [unit² kpc²]): truth (solid),
+    model (dashed) and, when present, the twin floor (dotted), one colour per view; saves
+    and returns the figure. The summed P(k) of the scores stays in k/k_F, since the views
+    have different pixel scales."""
+    fig, ax = new_figure(figsize=(7, 4.6))
+    floor = data.references.get("floor (twin)")
+    for i in range(min(n, len(data.source))):
+        label = f"galaxy {data.galaxy[i]}, view {data.rotation[i]}"
+        curves = [("truth", data.target[i, c], "-"), ("model", np.clip(data.prediction[i, c], 0, None), "--")]
+        if floor is not None:
+            curves.append(("floor (twin)", floor[i, c], ":"))
+        for name, m, ls in curves:
+            ps = physics.power_spectrum(m, data.pixel_size[i])
+            ax.loglog(ps.k, np.where(ps.power > 0, ps.power, np.nan), color=f"C{i}", ls=ls,
+                      label=f"{name}, {label}" if name == "truth" else name)  # fmt: skip
+    ax.set_xlabel("k [1/kpc]")
+    ax.set_ylabel(f"P(k) [({data.units[c]})² kpc²]")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    return fig
 
 
 def fig_profiles(data: ReportData, c: int, path: Path, n: int = 3) -> None:
