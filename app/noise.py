@@ -14,11 +14,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["BatchNoise", "as_noise", "run_seed"]
+__all__ = ["BatchNoise", "NoiseSource", "as_noise", "run_seed"]
 
 
 def run_seed() -> int:
-    """The run's seed: ``seed_everything``'s (Lightning's ``PL_GLOBAL_SEED``, inherited by DDP ranks), else 0."""
+    """The run's seed: ``seed_everything``'s (Lightning's ``PL_GLOBAL_SEED``, inherited by DDP
+    ranks), else 0."""
     return int(os.environ.get("PL_GLOBAL_SEED", 0))
 
 
@@ -93,3 +94,7 @@ def as_noise(noise: BatchNoise | torch.Generator | None, n: int) -> BatchNoise |
     if noise is None or isinstance(noise, torch.Generator):
         return _GlobalNoise(n, noise)
     raise TypeError(f"noise: expected a BatchNoise, a torch.Generator or None, got {type(noise).__name__}")
+
+
+#: what a training loss draws its randomness from: per-map streams, one generator, or the global RNG
+NoiseSource = BatchNoise | torch.Generator | None

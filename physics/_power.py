@@ -2,17 +2,18 @@
 
 A map whose largest ``|value|`` lies outside float64's comfortable range is scaled by a
 power of two ``2^-e`` (into ``[0.5, 1)``, see :mod:`physics._finite`) before its FFT, so
-``|FFT|²`` never overflows; the binned
-power of maps ``i`` and ``j`` is kept as a mantissa (:func:`binned`) and an exponent
-(:func:`exponent`). Ratios (``r``, ``T``, log ratios) are taken on the mantissas, where
-no overflow can happen; :func:`physical` puts the scale back and raises a ``ValueError``
-naming the input when the power itself is beyond float64. Scaling by powers of two is
-exact, so every representable result is what the unscaled computation gives.
+``|FFT|²`` never overflows; the binned power of maps ``i`` and ``j`` is kept as a mantissa
+(:func:`binned`) and an exponent (:func:`exponent`). Ratios (``r``, ``T``, log ratios) are
+taken on the mantissas, where no overflow can happen; :func:`physical` puts the scale back
+and raises a ``ValueError`` naming the input when the power itself is beyond float64.
+Scaling by powers of two is exact, so every representable result is what the unscaled
+computation gives.
 
 On a CPU, batches are transformed a few maps at a time (``CHUNK_BYTES`` of input per
-chunk; a GPU takes the batch at once) and only the binned products are kept: a stack of full-plane FFTs of many maps is never held, which
-keeps memory flat and the working set in cache (a 64-map 256² batch in one piece was 2.6×
-slower per map, mostly page faults on its fresh 33 MB buffers).
+chunk; a GPU takes the batch at once) and only the binned products are kept: a stack of
+full-plane FFTs of many maps is never held, which keeps memory flat and the working set in
+cache (a 64-map 256² batch in one piece was 2.6× slower per map, mostly page faults on its
+fresh 33 MB buffers).
 """
 
 from __future__ import annotations

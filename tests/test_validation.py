@@ -287,12 +287,14 @@ def test_physical_spectra_figure_plots_each_view_in_kpc(tmp_path):
     """Single-view P(k) in physical units: x is k [1/kpc] of the view's own pixel size, and a
     prediction 1.5 × the truth draws 2.25 × its power."""
     data = _report_data(1.5)
-    data.pixel_size[1] = 1.25  # views of different pixel scales keep their own k
+    views = [data.galaxy.index(g) for g in dict.fromkeys(data.galaxy)][:2]  # one view per galaxy
+    data.pixel_size[views[1]] = 1.25  # views of different pixel scales keep their own k
     fig = fig_spectra_physical(data, 0, tmp_path / "pk_kpc.png", n=2)
     lines = fig.axes[0].lines
     per = 3 if "floor (twin)" in data.references else 2
-    for view in range(2):
-        truth, model = lines[per * view], lines[per * view + 1]
+    assert len(lines) == 2 * per
+    for j, view in enumerate(views):
+        truth, model = lines[per * j], lines[per * j + 1]
         ps = physics.power_spectrum(data.target[view, 0], data.pixel_size[view])
         np.testing.assert_allclose(truth.get_xdata(), ps.k, rtol=1e-12)
         np.testing.assert_allclose(model.get_ydata() / truth.get_ydata(), 2.25, rtol=1e-9)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 import physics
 from validation.domains import SURFACE_DENSITY
@@ -131,23 +131,27 @@ def fig_spectra(
 
 
 def fig_spectra_physical(data: ReportData, c: int, path: Path, n: int = 3) -> Figure:
-    """P(k) of single views in physical units (k [1/kpc], P [unit² kpc²]): truth (solid),
-    model (dashed) and, when present, the twin floor (dotted), one colour per view; saves
+    """P(k) of one view of each of the first ``n`` galaxies in physical units (k [1/kpc],
+    P [unit² kpc²]): truth (solid), model (dashed) and, when present, the twin floor
+    (dotted), one colour per galaxy; saves
     and returns the figure. The summed P(k) of the scores stays in k/k_F, since the views
     have different pixel scales."""
     fig, ax = new_figure(figsize=(7, 4.6))
     floor = data.references.get("floor (twin)")
-    for i in range(min(n, len(data.source))):
+    first_views = list(dict.fromkeys(data.galaxy))[:n]  # one view of each of the first n galaxies
+    for colour, i in enumerate(data.galaxy.index(g) for g in first_views):
         label = f"galaxy {data.galaxy[i]}, view {data.rotation[i]}"
         curves = [("truth", data.target[i, c], "-"), ("model", np.clip(data.prediction[i, c], 0, None), "--")]
         if floor is not None:
             curves.append(("floor (twin)", floor[i, c], ":"))
         for name, m, ls in curves:
             ps = physics.power_spectrum(m, data.pixel_size[i])
-            ax.loglog(ps.k, np.where(ps.power > 0, ps.power, np.nan), color=f"C{i}", ls=ls,
+            ax.loglog(ps.k, np.where(ps.power > 0, ps.power, np.nan), color=f"C{colour}", ls=ls,
                       label=f"{name}, {label}" if name == "truth" else name)  # fmt: skip
     ax.set_xlabel("k [1/kpc]")
     ax.set_ylabel(f"P(k) [({data.units[c]})² kpc²]")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # labelled 0.1, 0.2, 0.5, 1, …
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()

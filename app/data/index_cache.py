@@ -6,9 +6,9 @@ folder you can write to, else ``$XDG_CACHE_HOME/galchemy/index-<hash>.json`` (de
 ``~/.cache``), keyed by the folder or glob. An entry is trusted only while its file has the
 same size, modification and change times (ns) and inode; a changed, added or removed file
 is re-read (or dropped) on the next run. Beside the data, files are keyed by their path
-relative to the data folder, so nodes that mount the data at different paths share it. The cache is written atomically (a temporary file, then
-``os.replace``), so a crash or two DDP ranks writing at once leave a whole file; an
-unreadable cache is ignored and rebuilt.
+relative to the data folder, so nodes that mount the data at different paths share it.
+The cache is written atomically (a temporary file, then ``os.replace``), so a crash or two
+DDP ranks writing at once leave a whole file; an unreadable cache is ignored and rebuilt.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from typing import Protocol, runtime_checkable
 import torch
 
 from app.diffusion.samplers import Denoiser, ddpm_sigmas, karras_sigmas
-from app.noise import BatchNoise, as_noise
+from app.noise import NoiseSource, as_noise
 from app.registry import Registry
 
 __all__ = [
@@ -66,7 +66,7 @@ class Parameterization(Protocol):
         ...
 
     def loss(
-        self, net: Net, x0: torch.Tensor, cond: torch.Tensor, generator: BatchNoise | torch.Generator | None = None
+        self, net: Net, x0: torch.Tensor, cond: torch.Tensor, generator: NoiseSource = None
     ) -> torch.Tensor:
         """Scalar training loss on clean targets ``x0`` ``(B, C, H, W)`` given ``cond``."""
         ...
@@ -152,7 +152,7 @@ class _VP:
         """``sqrt(1 + σ_max²)``: x_T ~ N(0, 1) in VP space is ``x = x_vp/√ᾱ``, of that std."""
         return float((1 + _first_sigma(sigmas) ** 2) ** 0.5)
 
-    def _noised(self, x0: torch.Tensor, generator: BatchNoise | torch.Generator | None):
+    def _noised(self, x0: torch.Tensor, generator: NoiseSource):
         b = x0.shape[0]
         noise = as_noise(generator, b)
         n = len(self.abar)
@@ -162,7 +162,7 @@ class _VP:
         return t, abar, eps, abar.sqrt() * x0 + (1 - abar).sqrt() * eps
 
     def loss(
-        self, net: Net, x0: torch.Tensor, cond: torch.Tensor, generator: BatchNoise | torch.Generator | None = None
+        self, net: Net, x0: torch.Tensor, cond: torch.Tensor, generator: NoiseSource = None
     ) -> torch.Tensor:
         """MSE between the network output on ``cat[cond, x_vp]`` at a random step and ``target``."""
         t, abar, eps, x_vp = self._noised(x0, generator)
@@ -264,7 +264,7 @@ class EDM:
         return lambda x, sigma: self._apply(net, x, cond, sigma)
 
     def loss(
-        self, net: Net, x0: torch.Tensor, cond: torch.Tensor, generator: BatchNoise | torch.Generator | None = None
+        self, net: Net, x0: torch.Tensor, cond: torch.Tensor, generator: NoiseSource = None
     ) -> torch.Tensor:
         """EDM's weighted denoising loss, ln σ ~ N(p_mean, p_std²)."""
         b = x0.shape[0]

@@ -15,7 +15,7 @@ from app.families.callbacks import AtomicCheckpoints, GlobalRNGState, ema
 from app.families.inference import SCORE_CLAMP, generate_physical, index_noise
 from app.nets import UNet
 from app.nets.options import net_dict
-from app.noise import BatchNoise
+from app.noise import BatchNoise, NoiseSource
 from validation import PhysicsMetrics
 
 __all__ = ["SCORE_CLAMP", "Translator", "build_unet"]
@@ -95,7 +95,7 @@ class Translator(L.LightningModule):
         self.checkpoint_info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ hooks for families
-    def training_loss(self, batch: dict[str, Any], generator: BatchNoise | torch.Generator | None = None) -> torch.Tensor:
+    def training_loss(self, batch: dict[str, Any], generator: NoiseSource = None) -> torch.Tensor:
         """The training objective on a batch (normalised units); ``val/loss`` uses it too.
         ``generator``: where its randomness comes from, per map (``app.noise.BatchNoise``, as in
         training) or one generator for the batch (``None``: the global RNG)."""

@@ -54,12 +54,12 @@ def ema(decay: float, strategy: Any = None) -> WeightAveraging:
     """Lightning's weight averaging with the warm-up EMA of ``EMAAverage`` (parameters and buffers).
 
     Raises:
-        ValueError: under a sharded strategy (FSDP, DeepSpeed): Lightning's weight averaging
+        ValueError: under a sharded strategy (FSDP, DeepSpeed, ModelParallel): Lightning's weight averaging
             keeps a whole unsharded copy of the model on every rank and does not follow the
             sharded parameters.
     """
     name = type(strategy).__name__ if strategy is not None else ""
-    if "FSDP" in name or "DeepSpeed" in name:
+    if any(kind in name for kind in ("FSDP", "DeepSpeed", "ModelParallel")):
         raise ValueError(
             f"model.ema_decay={decay} needs an unsharded model, but the trainer's strategy is {name}: "
             "set --model.init_args.ema_decay 0 with FSDP (configs/strategies/fsdp.yaml does), or use DDP"

@@ -10,8 +10,9 @@ import torch
 from app.diffusion.parameterizations import make_parameterization
 from app.diffusion.samplers import SAMPLERS
 from app.families.base import Translator, build_unet
+from app.nets.deepcache import DeepCache, check_interval
 from app.nets.options import UNetOptions, net_dict
-from app.noise import BatchNoise
+from app.noise import NoiseSource
 
 SIGMA_DATA_MAPS = 128  # training views σ_data is measured on ("auto")
 
@@ -29,6 +30,9 @@ class Diffusion(Translator):
         sampler, steps, eta, spacing, churn, sigma_min, sigma_max: sampling used at validation and
             prediction (``euler``, ``heun``, ``lms``, ``dpmpp_2m``, ``ddim``, ``ddpm``; the EDM σ range
             of the Karras grid, whose last step returns ``D(x; sigma_min)``); overridable per call.
+        deepcache_interval: network evaluations per full U-Net forward when sampling (1: off);
+            the ones in between reuse the deep features (``app.nets.deepcache``); overridable
+            per call, so a trained model can sample with it without retraining.
     """
 
     def __init__(
@@ -47,9 +51,11 @@ class Diffusion(Translator):
         eta: float = 0.0,
         spacing: str = "trailing",
         churn: float = 0.0,
+        deepcache_interval: int = 1,
         **common: Any,
     ) -> None:
         super().__init__(**common)
+        check_interval(deepcache_interval)
         target_channels = self.hparams.target_channels
         SAMPLERS.get(sampler, "model.sampler")
         if steps < 1:
@@ -86,7 +92,7 @@ class Diffusion(Translator):
         self.sigma_data.fill_(max(float(t.std(correction=0)), 1e-3))
         self.sigma_data_measured.fill_(True)
 
-    def training_loss(self, batch: dict[str, Any], generator: BatchNoise | torch.Generator | None = None) -> torch.Tensor:
+    def training_loss(self, batch: dict[str, Any], generator: NoiseSource = None) -> torch.Tensor:
         """The parameterisation's denoising loss (ε, v or EDM) on normalised ``target`` given ``source``."""
         return self.param.loss(self.net, batch["target"], batch["source"], generator)
 
@@ -106,7 +112,8 @@ class Diffusion(Translator):
             else torch.randn(shape, generator=generator, device=source.device, dtype=source.dtype)
         )
         start = param.initial_noise_scale(sigmas)
-        net = self.net
+        interval = check_interval(h.get("deepcache_interval", 1))  # checkpoints from before it: off
+        net = DeepCache(self.net, interval) if interval > 1 else self.net
         with torch.no_grad():
             denoise = param.denoiser(lambda x, t: net(x, t), source)
             return sampler(denoise, z * start, sigmas, eta=h["eta"], churn=h["churn"], generator=generator)

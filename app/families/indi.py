@@ -10,7 +10,7 @@ import torch
 
 from app.families.base import Translator, build_unet
 from app.nets.options import UNetOptions
-from app.noise import BatchNoise, as_noise
+from app.noise import NoiseSource, as_noise
 
 __all__ = ["InDI", "indi_sample"]
 
@@ -99,7 +99,7 @@ class InDI(Translator):
         inp = torch.cat([y[:, :1], x_t], dim=1) if self.hparams.concat_source else x_t
         return net(inp, t)
 
-    def training_loss(self, batch: dict[str, Any], generator: BatchNoise | torch.Generator | None = None) -> torch.Tensor:
+    def training_loss(self, batch: dict[str, Any], generator: NoiseSource = None) -> torch.Tensor:
         """L2 or L1 error of F's clean-target prediction at random ``t ∈ (0, 1]`` (normalised units);
         ``generator``: per-map noise (``app.noise.BatchNoise``) or one generator for the batch."""
         x, y1 = batch["target"], batch["source"]

@@ -153,6 +153,15 @@ class UNet(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` ``(B, in_channels, H, W)`` and, with a time embedding, ``t`` ``(B,)`` or a scalar
         → ``(B, out_channels, H, W)``."""
+        return self.forward_parts(x, t)[0]
+
+    def forward_parts(
+        self, x: torch.Tensor, t: torch.Tensor | None = None, deep: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The output and the *deep features* (what enters the shallowest up level from below,
+        ``(B, C₁, H, W)``). Given ``deep`` from an earlier call (DeepCache, ``app/nets/deepcache.py``),
+        only the shallowest level is computed: the stem, the first down level and the last up
+        level; with ``deep`` from the same ``x`` and ``t`` the output is the full forward's."""
         self.check_size(*x.shape[-2:])
         if self.time_embed is not None:
             if t is None:
@@ -163,20 +172,27 @@ class UNet(nn.Module):
         h = self.stem(x)
         skips = []
         for i, blocks in enumerate(self.down):
+            if deep is not None and i > 0:
+                break
             for blk in blocks:
                 h = blk(h, emb)
             skips.append(h)
-            if i < self.levels - 1:
+            if i < self.levels - 1 and deep is None:
                 h = self.downsample[i](h)
-        for blk in self.mid:
-            h = blk(h, emb)
-        for k, blocks in enumerate(self.up):
+        if deep is None:
+            for blk in self.mid:
+                h = blk(h, emb)
+        first = self.levels - 1 if deep is not None else 0
+        for k in range(first, self.levels):
+            if k == self.levels - 1:
+                h = deep if deep is not None else h
+                deep = h
             skip = skips.pop()
             if self.attention_gates:
                 skip = self.gates[k](skip, h)
             h = torch.cat([h, skip], dim=1)
-            for blk in blocks:
+            for blk in self.up[k]:
                 h = blk(h, emb)
             if k < self.levels - 1:
                 h = self.upsample[k](F.interpolate(h, scale_factor=2.0, mode="nearest"))
-        return self.out(F.silu(self.out_norm(h)))
+        return self.out(F.silu(self.out_norm(h))), deep
