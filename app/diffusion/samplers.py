@@ -169,13 +169,14 @@ def sample_lms(
         s = sigmas[i]
         ds.insert(0, _d(x, s, denoise(x, s)))
         del ds[order:]
-        x = x + sum(c * d for c, d in zip(table[i], ds, strict=True))
+        x = x + sum(c * d for c, d in zip(table[i], ds[: len(table[i])], strict=True))
     return x
 
 
 def lms_table(sigmas: np.ndarray | torch.Tensor, order: int) -> list[list[float]]:
     """The LMS coefficients of every step of a grid ``sigmas`` ``(n + 1,)``: step ``i`` uses
-    ``min(i + 1, order)`` nodes (the ramp-up), as ``lms_coefficients`` gives them. Cached by
+    ``min(i + 1, order)`` nodes (the ramp-up), as ``lms_coefficients`` gives them, and the
+    step into σ = 0 one node (first order, bounded on any grid). Cached by
     the grid's values (plain floats, no tensors), so every batch of a validation reuses them."""
     s = np.asarray(torch.as_tensor(sigmas).detach().cpu(), dtype=np.float64)
     return [list(row) for row in _lms_table(tuple(s.tolist()), order)]
@@ -184,7 +185,13 @@ def lms_table(sigmas: np.ndarray | torch.Tensor, order: int) -> list[list[float]
 @lru_cache(maxsize=32)
 def _lms_table(grid: tuple[float, ...], order: int) -> tuple[tuple[float, ...], ...]:
     s = np.asarray(grid)
-    return tuple(tuple(lms_coefficients(s, i, min(i + 1, order)).tolist()) for i in range(len(s) - 1))
+    last = len(s) - 2
+    # The step into σ = 0 is taken at first order (x − σ d = D(x; σ), as DPM-Solver's last step):
+    # on a fine grid the polynomial through the last nodes, extrapolated over [σ_min, 0] (40×
+    # their spacing at 1000 Karras steps), has coefficients −6.2, 17.7, −16.7, 5.3 and amplifies
+    # the denoiser's noise into the sample (1 − r 0.79 against 0.64 for the other samplers).
+    return tuple(tuple(lms_coefficients(s, i, 1 if i == last and s[-1] == 0 else min(i + 1, order)).tolist())
+                 for i in range(len(s) - 1))  # fmt: skip
 
 
 @SAMPLERS.register("dpmpp_2m")
