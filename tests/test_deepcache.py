@@ -58,5 +58,5 @@ def test_diffusion_samples_with_deepcache_without_retraining():
     cached = model.generate(src, noise=noise, deepcache_interval=2)
     assert cached.shape == plain.shape and not torch.equal(cached, plain)
     assert float((cached - plain).abs().max()) < float(plain.abs().max())  # close to the uncached sample
-    with pytest.raises(ValueError, match="deepcache_interval must be an integer >= 1, got 1.5"):
+    with pytest.raises(ValueError, match=r"deepcache_interval must be an integer >= 1, got 1\.5"):
         Diffusion(net={"base_channels": 8, "channel_mults": [1, 2]}, deepcache_interval=1.5)
