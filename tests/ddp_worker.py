@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
@@ -48,5 +47,3 @@ def main(mock: str, root: str, ckpt: str, term_at: int) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))
-    if Path(sys.argv[2]).is_dir():
-        sys.exit(0)
