@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import torch
 from lightning.pytorch.cli import LightningCLI
 
 from app.data import GalaxyDataModule
+from app.data.index_cache import write_probe
 from app.families import Translator
 
 __all__ = ["GalchemyCLI", "main", "output_folders", "unwritable"]
@@ -55,11 +55,8 @@ def unwritable(folder: Path) -> str | None:
         probe = probe.parent
     if not probe.is_dir():
         return f"{probe} is not a folder"
-    try:
-        with tempfile.TemporaryFile(dir=probe):
-            return None
-    except OSError as err:
-        return f"cannot write into {probe} ({err.strerror or err})"
+    err = write_probe(probe)
+    return None if err is None else f"cannot write into {probe} ({err.strerror or err})"
 
 
 class GalchemyCLI(LightningCLI):
@@ -100,28 +97,15 @@ class GalchemyCLI(LightningCLI):
             self.config["predict"]["trainer"]["logger"] = False
             self.save_config_callback = None
 
-
     def _check_outputs(self) -> None:
+        """Stop with the option and folder named when a folder the run writes is not writable."""
         for option, folder in output_folders(self.trainer, self.subcommand):
             why = unwritable(folder)
             if why:
                 self.parser.error(f"{option}: {why}; give a folder you can write to")
 
-    def before_fit(self) -> None:
-        """Check the output folders before training starts."""
-        self._check_outputs()
-
-    def before_validate(self) -> None:
-        """Check the output folders (loggers) before validation starts."""
-        self._check_outputs()
-
-    def before_test(self) -> None:
-        """Check the output folders (loggers, reports) before testing starts."""
-        self._check_outputs()
-
-    def before_predict(self) -> None:
-        """Check the output folders (prediction writers) before predicting starts."""
-        self._check_outputs()
+    # LightningCLI calls before_<subcommand>: every subcommand checks its output folders first
+    before_fit = before_validate = before_test = before_predict = _check_outputs
 
 
 def show_progress_logs(level: int = logging.INFO) -> None:

@@ -46,9 +46,10 @@ class BatchNoise:
         """Streams keyed by ``(seed, epoch, index)`` of each map of a training ``batch`` (the
         dataset's ``epoch`` and ``index``); ``seed`` defaults to ``run_seed()``."""
         seed = run_seed() if seed is None else seed
-        index = torch.as_tensor(batch["index"]).tolist()  # one host transfer, not one per map
-        epochs = batch.get("epoch")
-        epochs = [0] * len(index) if epochs is None else torch.as_tensor(epochs).tolist()
+        index = torch.as_tensor(batch["index"])
+        epoch = batch.get("epoch")
+        epoch = torch.zeros_like(index) if epoch is None else torch.as_tensor(epoch).to(index)
+        index, epochs = torch.stack([index, epoch]).tolist()  # one host transfer, not one per map
         keys = [(seed, e, i) for e, i in zip(epochs, index, strict=True)]
         return cls(keys, batch["source"].device)
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from tng_files import write_domain_file
 
 from app.data.catalog import find_files, index_domains
-from app.data.index_cache import IndexCache, cache_path
+from app.data.index_cache import IndexCache
 
 
 def _write(folder: Path, n_files: int) -> None:
@@ -39,8 +39,7 @@ def _write(folder: Path, n_files: int) -> None:
 def _timed(folder: Path, cached: bool) -> tuple[float, int, int]:
     t0 = time.perf_counter()
     files = find_files(folder)
-    where = cache_path(folder)
-    cache = IndexCache(where, root=where.parent if where.parent == folder else None) if cached else None
+    cache = IndexCache.for_data(folder) if cached else None
     index_domains(files, ["dm", "gas"], cache)
     if cache is not None:
         cache.keep_only(files)

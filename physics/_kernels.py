@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from physics._arrays import Boundary, as_map, check_same_shape, give_back
-from physics._finite import map_exponent, require_finite, split_pow2, times_pow2
+from physics._finite import map_exponent, require_finite, times_pow2
 from physics.grid import pixel_offsets
 
 __all__ = ["check_log_domain", "enclosed", "paired_distance", "pixel_radii", "radius_at_fraction"]
@@ -139,7 +139,7 @@ def _cdf_gap(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 def _peak_exponent(t: torch.Tensor) -> torch.Tensor:
     """Exponent (int64, scalar) of the largest ``|value|`` of ``t`` (0 when ``t`` is all zero)."""
-    return split_pow2(t.abs().amax())[1]
+    return map_exponent(t.reshape(1, 1, -1))[0]
 
 
 def paired_distance(

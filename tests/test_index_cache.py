@@ -27,8 +27,7 @@ def _set(folder: Path, views=VIEWS) -> Path:
 
 
 def _index(folder: Path):
-    where = cache_path(folder)
-    cache = IndexCache(where, root=folder if where.parent == folder else None)
+    cache = IndexCache.for_data(folder)
     index = index_domains(find_files(folder), ["dm", "gas"], cache)
     cache.keep_only(find_files(folder))
     cache.save()

@@ -13,7 +13,7 @@ from app.data.catalog import PairedRow, PairingReport, find_files, index_domains
 from app.data.contract import DataContract, fit_picks
 from app.data.dataset import MapReader, PairedMapDataset
 from app.data.domains import get_domain
-from app.data.index_cache import CACHE_NAME, IndexCache, cache_path
+from app.data.index_cache import IndexCache
 from app.data.mock_set import ensure_mock, mock_folder
 from app.data.own_maps import OwnMap, OwnMapsDataset, distribution_warnings, read_own_maps
 from app.data.sampler import EpochSampler, ResumableLoader
@@ -165,10 +165,7 @@ class GalaxyDataModule(L.LightningDataModule):
             want_gas = self.hparams.weighted_pooling and any(
                 get_domain(d).mass_weighted for d in self.domains
             )
-            cache = None
-            if self.hparams.index_cache:
-                where = cache_path(data)
-                cache = IndexCache(where, root=where.parent if where.name == CACHE_NAME else None)
+            cache = IndexCache.for_data(data) if self.hparams.index_cache else None
             index = index_domains(files, needed, cache)
             if want_gas and "gas" not in index:
                 try:

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CACHE_NAME", "IndexCache", "cache_path"]
+__all__ = ["CACHE_NAME", "IndexCache", "cache_path", "write_probe"]
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +33,20 @@ def cache_path(data: str | Path) -> Path:
     """Where the index of ``data`` (a folder or a glob) is cached: beside the data if the folder
     is writable, else in the user's cache folder."""
     folder = Path(data)
-    if folder.is_dir() and os.access(folder, os.W_OK) and _can_write(folder):
+    if folder.is_dir() and os.access(folder, os.W_OK) and write_probe(folder) is None:
         return folder / CACHE_NAME
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "galchemy"
     key = hashlib.sha1(str(Path(data).absolute()).encode()).hexdigest()[:16]
     return root / f"index-{key}.json"
 
 
-def _can_write(folder: Path) -> bool:
+def write_probe(folder: Path) -> OSError | None:
+    """None when a file can be created in the existing ``folder``, else the error it raised."""
     try:
         with tempfile.TemporaryFile(dir=folder):
-            return True
-    except OSError:
-        return False
+            return None
+    except OSError as err:
+        return err
 
 
 def _stamp(path: Path) -> list[int]:
@@ -59,6 +60,13 @@ class IndexCache:
     An entry is a JSON-able dict the catalog fills (``seen`` domains, and per domain its rows
     or a marker); :meth:`entry` hands back the stored one while the file is unchanged.
     """
+
+    @classmethod
+    def for_data(cls, data: str | Path) -> IndexCache:
+        """The cache of ``data`` (a folder or glob), at ``cache_path(data)``; keyed relative to the
+        folder when it sits beside the data."""
+        path = cache_path(data)
+        return cls(path, root=path.parent if path.name == CACHE_NAME else None)
 
     def __init__(self, path: Path, root: Path | None = None) -> None:
         """``path``: the cache file; ``root``: the data folder file keys are relative to (None:

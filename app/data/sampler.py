@@ -42,7 +42,7 @@ class EpochSampler(DistributedSampler):
         self.start = 0  # items of this rank's epoch share to skip once (a resumed, half-finished epoch)
 
     def __len__(self) -> int:
-        return -(-self.n // self.num_replicas)
+        return self.num_samples  # DistributedSampler's ceil(n / num_replicas)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         if self.shuffle:
@@ -51,7 +51,7 @@ class EpochSampler(DistributedSampler):
         else:
             order = list(range(self.n))
         if self.num_replicas > 1 and order:
-            pad = len(self) * self.num_replicas - self.n
+            pad = self.total_size - self.n
             order = (order + order * (pad // self.n + 1))[: self.n + pad][self.rank :: self.num_replicas]
         start, self.start = self.start, 0
         return iter((i, self.epoch) for i in order[start:])

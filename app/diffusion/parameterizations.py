@@ -156,8 +156,8 @@ class _VP:
         b = x0.shape[0]
         noise = as_noise(generator, b)
         n = len(self.abar)
-        t = (noise.uniform(torch.float64) * n).long().clamp(max=n - 1).cpu()
-        abar = self.abar[t].to(x0.device, x0.dtype).reshape(b, 1, 1, 1)
+        t = (noise.uniform(torch.float64) * n).long().clamp(max=n - 1)  # where the noise was drawn
+        abar = self.abar.to(t.device)[t].to(x0.device, x0.dtype).reshape(b, 1, 1, 1)  # no host sync
         eps = noise.normal(x0.shape[1:], x0.dtype).to(x0.device)
         return t, abar, eps, abar.sqrt() * x0 + (1 - abar).sqrt() * eps
 

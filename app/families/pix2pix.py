@@ -67,16 +67,20 @@ class Pix2Pix(Translator):
             self._gan(self.discriminator(a, b), True) + self._gan(self.discriminator(a, fake.detach()), False)
         )
         self._check_finite(loss_d, "discriminator loss")
-        # DDP syncs every parameter at every backward: the generator's join the critic's backward
-        # with zero gradients (cleared before its own step), so no find_unused_parameters is needed
-        loss_d = loss_d + 0.0 * sum(p.reshape(-1)[:1].sum() for p in self.net.parameters())
+        # DDP syncs every parameter at every backward: under DDP the generator's join the critic's
+        # backward with zero gradients (cleared before its own step) and the critic is not frozen
+        # for the generator's, so no find_unused_parameters is needed; one process skips both
+        distributed = self.trainer.world_size > 1
+        if distributed:
+            loss_d = loss_d + 0.0 * sum(p.reshape(-1)[:1].sum() for p in self.net.parameters())
         opt_d.zero_grad()
         self.manual_backward(loss_d)
         if self.hparams.gradient_clip > 0:
             self.clip_gradients(opt_d, gradient_clip_val=self.hparams.gradient_clip)
         opt_d.step()
-        # generator (the critic's gradients from this backward are cleared before its next step;
-        # it is not frozen, so that DDP sees every parameter used)
+        # generator
+        if not distributed:
+            self.toggle_optimizer(opt_g)
         l1 = F.l1_loss(fake, b)
         loss_g = self._gan(self.discriminator(a, fake), True) + self.hparams.l1_weight * l1
         self._check_finite(loss_g, "generator loss")
@@ -85,6 +89,8 @@ class Pix2Pix(Translator):
         if self.hparams.gradient_clip > 0:
             self.clip_gradients(opt_g, gradient_clip_val=self.hparams.gradient_clip)
         opt_g.step()
+        if not distributed:
+            self.untoggle_optimizer(opt_g)
         n = a.shape[0]
         self.log_dict(
             {"train/g_loss": loss_g, "train/d_loss": loss_d, "train/l1": l1}, prog_bar=True, batch_size=n
