@@ -6,12 +6,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import torch
 from lightning.pytorch.cli import LightningCLI
 
 from app.data import GalaxyDataModule
 from app.data.index_cache import write_probe
 from app.families import Translator
+from app.families.teacher import read_checkpoint
 
 __all__ = ["GalchemyCLI", "main", "output_folders", "unwritable"]
 
@@ -19,17 +19,7 @@ __all__ = ["GalchemyCLI", "main", "output_folders", "unwritable"]
 def read_checkpoint_header(path: str | Path) -> dict[str, Any]:
     """The checkpoint's hyper-parameters (tensors stay on disk); ValueError naming the file when
     it is missing, truncated or not a Lightning checkpoint."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"ckpt_path: no checkpoint at {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, … on bad files
-        raise ValueError(f"ckpt_path: {path} is not a readable checkpoint (corrupt or truncated?): "
-                         f"{type(err).__name__}: {str(err).splitlines()[0][:200]}") from None  # fmt: skip
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise ValueError(f"ckpt_path: {path} is not a Lightning checkpoint (no state_dict)")
-    return dict(ckpt.get("hyper_parameters", {}))
+    return dict(read_checkpoint(path, "ckpt_path").get("hyper_parameters", {}))
 
 
 def output_folders(trainer: Any, subcommand: str) -> list[tuple[str, Path]]:

@@ -132,7 +132,8 @@ def train_and_score(
     keep: str | None = None,
 ) -> dict[str, Any]:
     """Train ``family`` on ``dm`` for ``minutes`` of wall time; scores of its best checkpoint on the test split,
-    training seconds, optimiser steps and inference seconds per map (and the per-epoch trace if asked).
+    training seconds, optimiser steps, inference seconds per map, the kept best checkpoint's path
+    (``keep``; else None) and the per-epoch trace if asked.
 
     ``model_args`` update the recipe's init_args (nested dicts merge); ``keep``: a folder that
     keeps the checkpoints (best and last) instead of a temporary one.
@@ -172,7 +173,7 @@ def train_and_score(
     infer_s = (time.perf_counter() - t0) / len(pred)
     scores = score_prediction(data, pred.numpy(), n_boot).scores
     out = {"scores": scores, "train_s": train_s, "steps": trainer.global_step, "best_epoch": epoch,
-           "infer_s_per_map": infer_s}  # fmt: skip
+           "infer_s_per_map": infer_s, "best_path": ckpt.best_model_path if keep else None}  # fmt: skip
     if tracer is not None:
         out["trace"] = tracer.rows
         out["rank_correlation"] = spearman([r["val"] for r in tracer.rows], [r["test"] for r in tracer.rows])

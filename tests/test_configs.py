@@ -24,6 +24,7 @@ RUNS = (
     + [["configs/quickstart.yaml", f"configs/quickstart/{c}.yaml"] for c in ("pix2pix", "diffusion", "dim")]
     + [["configs/quickstart.yaml", f"configs/unet/{b}.yaml"] for b in ("vanilla", "residual", "attention", "vit", "mamba")]
     + [["configs/quickstart.yaml", "configs/strategies/ddp.yaml"]]
+    + [["configs/quickstart.yaml", f"configs/distill/{c}.yaml"] for c in ("consistency", "progressive")]
 )
 
 
@@ -39,14 +40,29 @@ def test_every_config_is_covered():
     assert shipped == covered, shipped ^ covered
 
 
-@pytest.mark.parametrize("configs", RUNS, ids=["+".join(Path(c).stem for c in r) for r in RUNS])
-def test_config_runs_one_step_with_its_callbacks(configs, tiny_mock, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the configs' runs/ folders land here
-    args = ["fit", *[a for c in configs for a in ("--config", str(ROOT / c))],
+def _tiny_args(tiny_mock: Path, configs: list[str]) -> list[str]:
+    return ["fit", *[a for c in configs for a in ("--config", str(ROOT / c))],
             "--data.init_args.data", str(tiny_mock), "--data.init_args.size", "32", "--data.init_args.batch_size", "2",
             "--data.init_args.num_workers", "0", "--data.init_args.split", "[0.5, 0.25, 0.25]",
             "--trainer.max_steps", "1", "--trainer.limit_val_batches", "1", "--trainer.val_check_interval", "1",
             "--trainer.enable_progress_bar", "false", "--model.init_args.val_maps", "2"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def teacher_ckpt(tiny_mock, tmp_path_factory) -> Path:
+    """The quickstart diffusion config's checkpoint after one step: the distill configs' teacher."""
+    root = tmp_path_factory.mktemp("teacher")
+    main([*_tiny_args(tiny_mock, ["configs/quickstart.yaml", "configs/quickstart/diffusion.yaml"]),
+          "--trainer.default_root_dir", str(root), "--trainer.logger", "false"])  # fmt: skip
+    return next(root.rglob("last.ckpt"))
+
+
+@pytest.mark.parametrize("configs", RUNS, ids=["+".join(Path(c).stem for c in r) for r in RUNS])
+def test_config_runs_one_step_with_its_callbacks(configs, tiny_mock, tmp_path, monkeypatch, request):
+    args = _tiny_args(tiny_mock, configs)
+    if any("distill" in c for c in configs):  # a distilled student needs its teacher
+        args += ["--model.init_args.teacher", str(request.getfixturevalue("teacher_ckpt"))]
+    monkeypatch.chdir(tmp_path)  # the configs' runs/ folders land here
     env = dict(os.environ)
     try:
         main(args)

@@ -15,6 +15,7 @@ from app.families.callbacks import AtomicCheckpoints, GlobalRNGState, ema
 from app.families.inference import SCORE_CLAMP, generate_physical, index_noise
 from app.nets import UNet
 from app.nets.options import net_dict
+from app.nets.tome import check_ratio
 from app.noise import BatchNoise, NoiseSource
 from validation import PhysicsMetrics
 
@@ -55,6 +56,8 @@ class Translator(L.LightningModule):
             split are generated and scored with ``validation.PhysicsMetrics``.
         score_weights: weights of ``val/physics_score`` (``validation.DEFAULT_WEIGHTS``).
         sample_seed: fixed seed of validation / test / prediction sampling.
+        token_merging: fraction of tokens merged away in every attention when generating
+            (``app.nets.tome``; 0: off); a sampling option, overridable per call, no retraining.
 
     At set-up the model receives the data's ``app.data.DataContract`` (``self.data``); it
     never reaches into the data module at run time.
@@ -72,8 +75,10 @@ class Translator(L.LightningModule):
         val_maps: int = 16,
         score_weights: dict[str, float] | None = None,
         sample_seed: int = 1234,
+        token_merging: float = 0.0,
     ) -> None:
         super().__init__()
+        check_ratio(token_merging)
         if target_channels < 1:
             raise ValueError(f"model.target_channels must be >= 1, got {target_channels}")
         if not 0 <= ema_decay < 1:
@@ -87,7 +92,7 @@ class Translator(L.LightningModule):
         # LightningCLI hands save_hyperparameters only the arguments its parser saw (a baseline's
         # parser has no lr or ema_decay): the shared values always land in hparams
         shared = {"target_channels": target_channels, "lr": lr, "ema_decay": ema_decay, "val_maps": val_maps,
-                  "score_weights": score_weights, "sample_seed": sample_seed}  # fmt: skip
+                  "score_weights": score_weights, "sample_seed": sample_seed, "token_merging": token_merging}  # fmt: skip
         for key, value in shared.items():
             self.hparams.setdefault(key, value)
         if "net" in self.hparams:  # UNetOptions → plain dict: checkpoints stay loadable with weights_only

@@ -15,8 +15,33 @@ from app.nets.options import UNetOptions, net_dict
 from app.noise import NoiseSource
 
 SIGMA_DATA_MAPS = 128  # training views σ_data is measured on ("auto")
+#: the hyper-parameters that define a diffusion denoiser (its network and parameterisation)
+DENOISER_KEYS = ("net", "target_channels", "parameterization", "schedule", "timesteps", "p_mean", "p_std",
+                 "sigma_min", "sigma_max")  # fmt: skip
 
-__all__ = ["Diffusion", "DiffusionMamba"]
+__all__ = ["DENOISER_KEYS", "Diffusion", "DiffusionMamba", "denoiser_param", "denoiser_unet", "measure_sigma_data"]
+
+
+def denoiser_unet(net: Any, parameterization: str, target_channels: int):
+    """The U-Net of a diffusion denoiser: ``cat[source, x]`` in, ``target_channels`` out, Fourier
+    time features of EDM's ``c_noise`` or sinusoidal ones of a VP timestep."""
+    time = "fourier" if parameterization == "edm" else "sinusoidal"
+    return build_unet(net, 1 + target_channels, target_channels, time)
+
+
+def denoiser_param(spec: dict[str, Any], sigma_data: float):
+    """The parameterisation object of a denoiser's hyper-parameters ``spec`` (``DENOISER_KEYS``)."""
+    return make_parameterization(
+        spec["parameterization"], schedule=spec["schedule"], timesteps=spec["timesteps"], sigma_data=sigma_data,
+        p_mean=spec["p_mean"], p_std=spec["p_std"], sigma_min=spec["sigma_min"], sigma_max=spec["sigma_max"],
+    )  # fmt: skip
+
+
+def measure_sigma_data(data: Any) -> float:
+    """σ_data: the std of the normalised targets of ``SIGMA_DATA_MAPS`` evenly spaced training views of
+    the data contract ``data`` (the same whatever the batch size or the DDP rank), at least 1e-3."""
+    t = data.maps("train", max_maps=SIGMA_DATA_MAPS, spread=True, physical=False)["target"].double()
+    return max(float(t.std(correction=0)), 1e-3)
 
 
 class Diffusion(Translator):
@@ -63,8 +88,7 @@ class Diffusion(Translator):
         if not (sigma_data == "auto" or (isinstance(sigma_data, (int, float)) and sigma_data > 0)):
             raise ValueError(f"model.sigma_data must be 'auto' or positive, got {sigma_data!r}")
         make_parameterization(parameterization, schedule=schedule, timesteps=timesteps)  # validates names
-        time = "fourier" if parameterization == "edm" else "sinusoidal"
-        self.net = build_unet(net, 1 + target_channels, target_channels, time)
+        self.net = denoiser_unet(net, parameterization, target_channels)
         initial = 1.0 if sigma_data == "auto" else float(sigma_data)
         self.register_buffer("sigma_data", torch.tensor(initial, dtype=torch.float64))
         self.register_buffer("sigma_data_measured", torch.tensor(sigma_data != "auto"))
@@ -75,12 +99,7 @@ class Diffusion(Translator):
         sigma_data = float(self.sigma_data)
         cached = getattr(self, "_param_cache", None)
         if cached is None or cached[0] != sigma_data:
-            h = self.hparams
-            param = make_parameterization(
-                h.parameterization, schedule=h.schedule, timesteps=h.timesteps, sigma_data=sigma_data,
-                p_mean=h.p_mean, p_std=h.p_std, sigma_min=h.sigma_min, sigma_max=h.sigma_max,
-            )  # fmt: skip
-            self._param_cache = cached = (sigma_data, param)
+            self._param_cache = cached = (sigma_data, denoiser_param(self.hparams, sigma_data))
         return cached[1]
 
     def on_fit_start(self) -> None:
@@ -88,8 +107,7 @@ class Diffusion(Translator):
         training views (``fit_picks``): the same value whatever the batch size or the DDP rank."""
         if bool(self.sigma_data_measured):
             return
-        t = self.data.maps("train", max_maps=SIGMA_DATA_MAPS, spread=True, physical=False)["target"].double()
-        self.sigma_data.fill_(max(float(t.std(correction=0)), 1e-3))
+        self.sigma_data.fill_(measure_sigma_data(self.data))
         self.sigma_data_measured.fill_(True)
 
     def training_loss(self, batch: dict[str, Any], generator: NoiseSource = None) -> torch.Tensor:

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from app.nets.tome import token_merging
+
 __all__ = ["SCORE_CLAMP", "Generated", "generate_physical", "index_noise"]
 
 SCORE_CLAMP = 50.0  # normalised units (standard deviations of the transformed training data)
@@ -55,13 +57,15 @@ def generate_physical(
     index[i]``; any further noise a sampler draws comes from a generator seeded by ``seed +
     index[0]``. An untrained sampler can leave values far outside the data: beyond
     ``±SCORE_CLAMP`` standard deviations the inverse transform would overflow, so values
-    are clamped and the clamped fraction is returned, never hidden.
+    are clamped and the clamped fraction is returned, never hidden. A ``token_merging`` override
+    (else the model's own option) merges tokens in every attention (``app.nets.tome``).
     """
     source = batch["source"]
     # a stream of its own: seeding it like the starting noise would repeat that noise
     stream = int(np.random.SeedSequence([seed, 1, int(batch["index"][0])]).generate_state(1)[0])
     generator = torch.Generator(device=source.device).manual_seed(stream)
-    with torch.no_grad():
+    ratio = overrides.pop("token_merging", getattr(model, "hparams", {}).get("token_merging", 0.0))
+    with torch.no_grad(), token_merging(ratio):
         out = model.generate(source, generator=generator, noise=index_noise(batch, channels, seed), **overrides)
     clamped = float((out.abs() > SCORE_CLAMP).float().mean())
     out = out.clamp(-SCORE_CLAMP, SCORE_CLAMP)

@@ -6,12 +6,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from app.nets.tome import current_ratio, merged_attention
+
 __all__ = ["AttentionGate", "SpatialSelfAttention", "attention"]
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``softmax(q kᵀ / √d) v`` on ``(batch, heads, tokens, d)`` via the fused SDPA kernel."""
-    return F.scaled_dot_product_attention(q, k, v)
+    """``softmax(q kᵀ / √d) v`` on ``(batch, heads, tokens, d)`` via the fused SDPA kernel, over merged
+    tokens inside a ``token_merging`` block (``app.nets.tome``)."""
+    ratio = current_ratio()
+    return merged_attention(q, k, v, ratio) if ratio > 0 else F.scaled_dot_product_attention(q, k, v)
 
 
 class SpatialSelfAttention(nn.Module):

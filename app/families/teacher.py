@@ -1,0 +1,124 @@
+"""A frozen diffusion teacher for the distilled families, read from a checkpoint file.
+
+A teacher is what a diffusion checkpoint (``Diffusion``, ``DiffusionMamba``) or a
+progressive-distillation round (``Progressive``) holds: a U-Net, its parameterisation and
+σ_data, and the data transforms it was trained with. The student keeps the teacher's
+hyper-parameters (``spec``), so a student's checkpoint rebuilds its teacher without the teacher's file
+(the weights travel in the student's ``state_dict``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from app.diffusion.samplers import Denoiser
+from app.families.diffusion import DENOISER_KEYS, denoiser_param, denoiser_unet
+
+__all__ = ["Teacher", "TeacherFile", "check_transforms", "read_checkpoint", "read_teacher"]
+
+
+def read_checkpoint(path: str | Path, option: str = "ckpt_path", mmap: bool = True) -> dict[str, Any]:
+    """The Lightning checkpoint at ``path`` (tensors memory-mapped, ``weights_only``); ValueError naming
+    ``option`` and the file when it is missing, truncated or not a Lightning checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{option}: no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, … on bad files
+        raise ValueError(f"{option}: {path} is not a readable checkpoint (corrupt or truncated?): "
+                         f"{type(err).__name__}: {str(err).splitlines()[0][:200]}") from None  # fmt: skip
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise ValueError(f"{option}: {path} is not a Lightning checkpoint (no state_dict)")
+    return ckpt
+
+
+@dataclass(frozen=True)
+class TeacherFile:
+    """What a teacher checkpoint holds.
+
+    Attributes:
+        spec: the denoiser's hyper-parameters (``DENOISER_KEYS``), plain types.
+        weights: the U-Net's state dict and ``sigma_data`` (a ``Teacher``'s state dict).
+        transforms: the data module's fitted transforms (``{domain: state}``), or None.
+        steps, base_steps: a progressive round's steps and base grid; None for a diffusion model.
+    """
+
+    spec: dict[str, Any]
+    weights: dict[str, torch.Tensor]
+    transforms: dict[str, dict[str, Any]] | None
+    steps: int | None = None
+    base_steps: int | None = None
+
+
+def read_teacher(path: str | Path, option: str = "model.teacher") -> TeacherFile:
+    """Read a diffusion or progressive-distillation checkpoint as a teacher (ValueError naming ``option``)."""
+    ckpt = read_checkpoint(path, option, mmap=False)
+    hp = dict(ckpt.get("hyper_parameters", {}))
+    state = ckpt["state_dict"]
+    if "base_steps" in hp and hp.get("teacher_spec"):  # a progressive round teaches the next
+        spec, steps, base = dict(hp["teacher_spec"]), int(hp["steps"]), int(hp["base_steps"])
+    elif all(k in hp for k in DENOISER_KEYS):
+        spec, steps, base = {k: hp[k] for k in DENOISER_KEYS}, None, None
+    else:
+        kind = hp.get("_class_path", "non-diffusion")
+        raise ValueError(f"{option}: {path} holds a {kind} model; a teacher is a diffusion checkpoint "
+                         "(app.families.Diffusion, DiffusionMamba) or a progressive-distillation round")  # fmt: skip
+    if "sigma_data" not in state or not any(k.startswith("net.") for k in state):
+        raise ValueError(f"{option}: {path} has no network weights or sigma_data in its state_dict")
+    weights = {k: v for k, v in state.items() if k.startswith("net.")}
+    weights["sigma_data"] = state["sigma_data"]
+    transforms = (ckpt.get("GalaxyDataModule") or {}).get("transforms")
+    return TeacherFile(spec, weights, transforms, steps, base)
+
+
+def check_transforms(saved: dict[str, dict[str, Any]] | None, data_transforms: dict[str, Any],
+                     domains: list[str], option: str = "model.teacher") -> None:  # fmt: skip
+    """ValueError when the teacher's fitted transforms (``saved``) differ from the data's for any of
+    ``domains``: a teacher trained on other normalised units would teach wrong maps."""
+    if saved is None:
+        return
+    for d in domains:
+        mine = data_transforms[d].state()
+        theirs = saved.get(d)
+        if theirs is None:
+            raise ValueError(f"{option}: the teacher was not trained on domain {d!r}")
+        for key in ("name", "shift", "scale", "floor", "softening"):
+            a, b = mine.get(key), theirs.get(key)
+            same = a == b if isinstance(a, str) or a is None or b is None else abs(a - b) <= 1e-9 * max(1, abs(a))
+            if not same:
+                raise ValueError(f"{option}: the teacher's {d} transform has {key}={b!r}, this data's {a!r}: "
+                                 "train the student on the data settings the teacher was trained with")  # fmt: skip
+
+
+class Teacher(nn.Module):
+    """A frozen denoiser ``D(x; σ, source)``: the U-Net, its parameterisation and σ_data.
+
+    Args:
+        spec: the denoiser's hyper-parameters (``DENOISER_KEYS``).
+    """
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__()
+        self.spec = dict(spec)
+        self.net = denoiser_unet(spec["net"], spec["parameterization"], spec["target_channels"])
+        self.register_buffer("sigma_data", torch.tensor(1.0, dtype=torch.float64))
+        self.requires_grad_(False)
+
+    @property
+    def param(self):
+        """The parameterisation object at the loaded σ_data."""
+        return denoiser_param(self.spec, float(self.sigma_data))
+
+    def denoiser(self, source: torch.Tensor) -> Denoiser:
+        """``D(x; σ)`` with ``source`` ``(B, 1, H, W)`` bound in; σ scalar or ``(B,)``."""
+        return self.param.denoiser(self.net, source)
+
+    def grid(self, steps: int) -> torch.Tensor:
+        """The teacher's deterministic (DDIM) σ grid of ``steps`` steps, ``(steps + 1,)`` float64 ending in 0."""
+        return self.param.sampling_sigmas(steps, "ddim")
