@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -60,8 +61,11 @@ def teacher_ckpt(tiny_mock, tmp_path_factory) -> Path:
 @pytest.mark.parametrize("configs", RUNS, ids=["+".join(Path(c).stem for c in r) for r in RUNS])
 def test_config_runs_one_step_with_its_callbacks(configs, tiny_mock, tmp_path, monkeypatch, request):
     args = _tiny_args(tiny_mock, configs)
-    if any("distill" in c for c in configs):  # a distilled student needs its teacher
-        args += ["--model.init_args.teacher", str(request.getfixturevalue("teacher_ckpt"))]
+    student = any("distill" in c for c in configs)
+    if student:  # a distilled student needs its teacher (a copy, deleted after training)
+        teacher = tmp_path / "teacher.ckpt"
+        shutil.copy(request.getfixturevalue("teacher_ckpt"), teacher)
+        args += ["--model.init_args.teacher", str(teacher)]
     monkeypatch.chdir(tmp_path)  # the configs' runs/ folders land here
     env = dict(os.environ)
     try:
@@ -72,6 +76,12 @@ def test_config_runs_one_step_with_its_callbacks(configs, tiny_mock, tmp_path, m
         for key in set(os.environ) - set(env):
             del os.environ[key]
     assert list(tmp_path.rglob("last.ckpt")), "the config's checkpoint callback wrote nothing"
+    if student:  # the student's checkpoint carries its teacher: validate it with the teacher's file gone
+        teacher.unlink()
+        last = next(tmp_path.rglob("last.ckpt"))
+        validate = ["validate", *args[1:args.index("--trainer.max_steps")], "--ckpt_path", str(last),
+                    "--trainer.logger", "false", "--model.init_args.val_maps", "2"]  # fmt: skip
+        main(validate)
 
 
 def test_baseline_config_validates(tiny_mock, tmp_path, monkeypatch):

@@ -50,19 +50,35 @@ def _source(dm: GalaxyDataModule) -> torch.Tensor:
     return next(iter(dm.val_dataloader()))["source"]
 
 
-def test_students_start_from_the_teachers_weights(teacher):
+def test_students_start_from_the_teachers_weights_and_keep_it_frozen_in_eval_mode(teacher):
     weights = Diffusion.load_from_checkpoint(teacher).net.state_dict()
     for student in (Consistency(teacher=str(teacher)), Progressive(teacher=str(teacher), steps=4)):
         mine = student.net.state_dict()
         assert all(torch.equal(mine[k], weights[k]) for k in weights)
         assert float(student.sigma_data) == float(Diffusion.load_from_checkpoint(teacher).sigma_data)
         assert not any(p.requires_grad for p in student.teacher.parameters())
+        student.train()  # as Lightning does before every training epoch: the teacher stays in eval (no dropout)
+        assert student.net.training and not any(m.training for m in student.teacher.modules())
 
 
-def test_consistency_target_network_follows_by_its_decay(mock_dir, teacher, tmp_path):
+def test_consistency_takes_the_teachers_sigma_range(teacher, mock_dir, tmp_path):
+    model = Consistency(teacher=str(teacher))
+    assert (model.hparams.sigma_min, model.hparams.sigma_max) == (0.002, 80.0)  # the EDM teacher's
+    torch.testing.assert_close(model.grid[[0, -1]], torch.tensor([0.002, 80.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"leave the teacher's σ range \[0.002, 80\]"):
+        Consistency(teacher=str(teacher), sigma_max=200.0)
+    vp = _fit(Diffusion(net=NET, parameterization="v", schedule="linear"), _dm(mock_dir), tmp_path / "vp", steps=1)
+    lo, hi = Consistency(teacher=str(vp)).grid[[0, -1]].tolist()
+    assert lo == pytest.approx(0.0100, abs=1e-4) and hi == pytest.approx(157.4, abs=0.1)  # the VP schedule's σ range
+
+
+@pytest.mark.parametrize("accumulate", [1, 3])
+def test_consistency_target_network_follows_by_its_decay_once_per_optimiser_step(mock_dir, teacher, tmp_path, accumulate):
     model = Consistency(teacher=str(teacher), target_decay=0.9, ema_decay=0)
     before = {k: v.clone() for k, v in model.target_net.state_dict().items()}
-    _fit(model, _dm(mock_dir), tmp_path, steps=1)
+    L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+              accelerator="cpu", num_sanity_val_steps=0, max_steps=1, limit_val_batches=0,
+              accumulate_grad_batches=accumulate, enable_checkpointing=False).fit(model, datamodule=_dm(mock_dir))  # fmt: skip
     online, target = model.net.state_dict(), model.target_net.state_dict()
     moved = [k for k in before if k.endswith("weight") and not torch.equal(online[k], before[k])]
     assert moved
@@ -146,6 +162,14 @@ def test_bad_teachers_and_options_fail_with_the_option_named(mock_dir, teacher, 
         Consistency(teacher=str(teacher), steps=2, taus=[1.0, 5.0])
     with pytest.raises(ValueError, match=r"model.target_decay"):
         Consistency(teacher=str(teacher), target_decay=1.0)
+    spec = Progressive(teacher=str(teacher), steps=4).hparams.teacher_spec
+    with pytest.raises(ValueError, match=r"needs model.teacher_steps and model.base_steps"):
+        Progressive(teacher_spec=spec, steps=4)
+    bare = torch.load(teacher, weights_only=False)
+    bare.pop("GalaxyDataModule")
+    torch.save(bare, tmp_path / "bare.ckpt")
+    with pytest.raises(ValueError, match=r"bare.ckpt has no data-module state"):
+        Consistency(teacher=str(tmp_path / "bare.ckpt"))
 
 
 def test_a_teacher_trained_on_other_normalised_units_is_refused(mock_dir, teacher, tmp_path):

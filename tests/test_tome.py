@@ -17,10 +17,10 @@ def naive_attention(q, k, v):
     return w @ v
 
 
-@pytest.mark.parametrize("n", [16, 17])
-def test_duplicated_tokens_merge_exactly_with_proportional_attention(n):
+@pytest.mark.parametrize(("n", "dv"), [(16, 8), (17, 8), (17, 5)])
+def test_duplicated_tokens_merge_exactly_with_proportional_attention(n, dv):
     g = torch.Generator().manual_seed(0)
-    half = [torch.randn(2, 3, (n + 1) // 2, 8, dtype=torch.float64, generator=g) for _ in range(3)]
+    half = [torch.randn(2, 3, (n + 1) // 2, d, dtype=torch.float64, generator=g) for d in (8, 8, dv)]
     q, k, v = (t.repeat_interleave(2, dim=2)[:, :, :n] for t in half)  # tokens 2i and 2i + 1 equal
     torch.testing.assert_close(merged_attention(q, k, v, 0.5), naive_attention(q, k, v), rtol=0, atol=1e-12)
 
@@ -29,6 +29,7 @@ def test_ratio_zero_is_plain_attention_and_merging_leaves_n_minus_r_distinct_out
     g = torch.Generator().manual_seed(1)
     q, k, v = (torch.randn(1, 2, 20, 4, generator=g, dtype=torch.float64) for _ in range(3))
     assert torch.equal(attention(q, k, v), torch.nn.functional.scaled_dot_product_attention(q, k, v))
+    torch.testing.assert_close(attention(q, k, v), naive_attention(q, k, v))
     with token_merging(0.25):
         merged = attention(q, k, v)
     assert tome.current_ratio() == 0.0  # restored on leaving the block

@@ -95,7 +95,7 @@ class Translator(L.LightningModule):
                   "score_weights": score_weights, "sample_seed": sample_seed, "token_merging": token_merging}  # fmt: skip
         for key, value in shared.items():
             self.hparams.setdefault(key, value)
-        if "net" in self.hparams:  # UNetOptions → plain dict: checkpoints stay loadable with weights_only
+        if self.hparams.get("net") is not None:  # UNetOptions → plain dict: loadable with weights_only
             self.hparams["net"] = net_dict(self.hparams["net"])
         self.checkpoint_info: dict[str, Any] = {}
 

@@ -30,7 +30,8 @@ class Consistency(Student):
         distance: ``l2`` or ``pseudo_huber`` (``app.diffusion.distillation.distance``).
         steps: sampling evaluations (1: one step); ``taus`` the σ's of the evaluations (default: the
             first ``steps`` σ's of a ``steps + 1``-point Karras grid, so ``τ₀ = σ_max``); both overridable per call.
-        sigma_min, sigma_max, rho: the consistency function's σ range and grid.
+        sigma_min, sigma_max, rho: the consistency function's σ range and grid; with a teacher the range
+            defaults to (and must lie within) the one it was trained over, else 0.002 and 80.
         sigma_data: without a teacher, ``"auto"`` (measured on the training targets) or a number.
         teacher_spec, teacher_transforms: recorded from the teacher's file; leave them out.
     """
@@ -44,8 +45,8 @@ class Consistency(Student):
         distance: str = "l2",
         steps: int = 1,
         taus: list[float] | None = None,
-        sigma_min: float = 0.002,
-        sigma_max: float = 80.0,
+        sigma_min: float | None = None,
+        sigma_max: float | None = None,
         rho: float = 7.0,
         sigma_data: float | str = "auto",
         teacher_spec: dict[str, Any] | None = None,
@@ -61,13 +62,19 @@ class Consistency(Student):
             raise ValueError(f"model.target_decay must be in [0, 1), got {target_decay}")
         if distance not in ("l2", "pseudo_huber"):
             raise ValueError(f"model.distance: unknown {distance!r}; choose l2 or pseudo_huber")
-        if not 0 < sigma_min < sigma_max:
-            raise ValueError(f"need 0 < model.sigma_min < model.sigma_max, got {sigma_min}, {sigma_max}")
         if not (sigma_data == "auto" or (isinstance(sigma_data, (int, float)) and sigma_data > 0)):
             raise ValueError(f"model.sigma_data must be 'auto' or positive, got {sigma_data!r}")
         super().__init__(**common)
-        self._taus(steps, taus)  # validates
         self._attach_teacher(teacher_spec, file)
+        lo, hi = self.teacher.sigma_range() if self.teacher is not None else (0.002, 80.0)
+        sigma_min, sigma_max = lo if sigma_min is None else sigma_min, hi if sigma_max is None else sigma_max
+        if not lo * (1 - 1e-9) <= sigma_min < sigma_max <= hi * (1 + 1e-9) and self.teacher is not None:
+            raise ValueError(f"model.sigma_min, sigma_max = {sigma_min}, {sigma_max} leave the teacher's σ range "
+                             f"[{lo:.4g}, {hi:.4g}]; leave them out to take it")  # fmt: skip
+        if not 0 < sigma_min < sigma_max:
+            raise ValueError(f"need 0 < model.sigma_min < model.sigma_max, got {sigma_min}, {sigma_max}")
+        self.hparams.update(sigma_min=sigma_min, sigma_max=sigma_max)  # as resolved, for the checkpoint
+        self._taus(steps, taus)  # validates
         channels = self.hparams.target_channels
         self.net = denoiser_unet(teacher_spec["net"] if teacher_spec else net, "edm", channels)
         measured = teacher_spec is not None or sigma_data != "auto"
@@ -128,7 +135,11 @@ class Consistency(Student):
         )  # fmt: skip
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        """``θ⁻ ← μ θ⁻ + (1 − μ) θ`` after the optimiser step (the same on every DDP rank)."""
+        """``θ⁻ ← μ θ⁻ + (1 − μ) θ`` once per optimiser step (not per accumulated batch; the same on
+        every DDP rank)."""
+        if self.trainer.global_step == getattr(self, "_target_step", None):
+            return
+        self._target_step = self.trainer.global_step
         with torch.no_grad():
             for target, online in zip(self.target_net.parameters(), self.net.parameters(), strict=True):
                 target.lerp_(online, 1 - self.hparams.target_decay)

@@ -10,17 +10,20 @@ an EDM teacher EDM-preconditioned ones. Every round samples on the same base gri
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
 
 from app.diffusion.distillation import halved_grid, progressive_loss
 from app.diffusion.samplers import sample_euler
-from app.families.diffusion import denoiser_param, denoiser_unet
+from app.families.diffusion import denoiser_unet
 from app.families.student import Student, resolve_teacher
 from app.noise import NoiseSource, as_noise
 
 __all__ = ["Progressive"]
+
+log = logging.getLogger(__name__)
 
 
 class Progressive(Student):
@@ -49,6 +52,12 @@ class Progressive(Student):
                              "(a diffusion model, or the previous round)")  # fmt: skip
         if steps < 1:
             raise ValueError(f"model.steps must be >= 1, got {steps}")
+        if teacher_spec["parameterization"] == "eps":
+            log.warning("progressive distillation of an eps-prediction teacher: at few steps D = x − σ ε̂ "
+                        "multiplies the network's error by σ (Salimans & Ho use v or x targets)")  # fmt: skip
+        if file is None and (teacher_steps is None or base_steps is None):
+            raise ValueError("model.teacher_spec without a teacher file needs model.teacher_steps and "
+                             "model.base_steps (as a student checkpoint records them)")  # fmt: skip
         if file is not None:
             if file.steps is None:  # the first round
                 teacher_steps = 2 * steps
@@ -68,15 +77,15 @@ class Progressive(Student):
         self._attach_teacher(teacher_spec, file)
         self.net = denoiser_unet(teacher_spec["net"], teacher_spec["parameterization"], self.hparams.target_channels)
         self.net.load_state_dict(self.teacher.net.state_dict())
-        self.register_buffer("sigma_data", self.teacher.sigma_data.clone())
+        self.register_buffer("sigma_data", self.teacher.sigma_data.clone())  # the teacher's: one preconditioning
         base = self.teacher.grid(base_steps)
         self.register_buffer("student_grid", halved_grid(base, steps))
         self.register_buffer("teacher_grid", halved_grid(base, teacher_steps))
 
     @property
     def param(self):
-        """The teacher's parameterisation (the student's too)."""
-        return denoiser_param(self.hparams.teacher_spec, float(self.sigma_data))
+        """The teacher's parameterisation (the student's too), at the student's σ_data."""
+        return self.teacher.param
 
     def training_loss(self, batch: dict[str, Any], generator: NoiseSource = None) -> torch.Tensor:
         """``progressive_loss`` at a student step ``i`` uniform per map: σ_i → σ_{i+1} against the

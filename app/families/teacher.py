@@ -69,12 +69,22 @@ def read_teacher(path: str | Path, option: str = "model.teacher") -> TeacherFile
         kind = hp.get("_class_path", "non-diffusion")
         raise ValueError(f"{option}: {path} holds a {kind} model; a teacher is a diffusion checkpoint "
                          "(app.families.Diffusion, DiffusionMamba) or a progressive-distillation round")  # fmt: skip
-    if "sigma_data" not in state or not any(k.startswith("net.") for k in state):
+    prefix = "ema_net." if any(k.startswith("ema_net.") for k in state) else "net."  # galchemy's earlier EMA
+    if "sigma_data" not in state or not any(k.startswith(prefix) for k in state):
         raise ValueError(f"{option}: {path} has no network weights or sigma_data in its state_dict")
-    weights = {k: v for k, v in state.items() if k.startswith("net.")}
+    weights = {"net." + k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     weights["sigma_data"] = state["sigma_data"]
-    transforms = (ckpt.get("GalaxyDataModule") or {}).get("transforms")
-    return TeacherFile(spec, weights, transforms, steps, base)
+    data_states = [v for v in ckpt.values() if _fitted_transforms(v)]  # stored under the data module's class name
+    if not data_states:
+        raise ValueError(f"{option}: {path} has no data-module state (fitted transforms): train the teacher with "
+                         "a galchemy data module")  # fmt: skip
+    return TeacherFile(spec, weights, data_states[0]["transforms"], steps, base)
+
+
+def _fitted_transforms(state: Any) -> bool:
+    """Whether ``state`` is a data module's saved state: ``{"transforms": {domain: fitted state}}``."""
+    t = state.get("transforms") if isinstance(state, dict) else None
+    return isinstance(t, dict) and bool(t) and all(isinstance(v, dict) and "shift" in v for v in t.values())
 
 
 def check_transforms(saved: dict[str, dict[str, Any]] | None, data_transforms: dict[str, Any],
@@ -109,11 +119,27 @@ class Teacher(nn.Module):
         self.net = denoiser_unet(spec["net"], spec["parameterization"], spec["target_channels"])
         self.register_buffer("sigma_data", torch.tensor(1.0, dtype=torch.float64))
         self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> Teacher:
+        """A teacher stays in evaluation mode (no dropout), whatever the student's mode."""
+        return super().train(False)
 
     @property
     def param(self):
-        """The parameterisation object at the loaded σ_data."""
-        return denoiser_param(self.spec, float(self.sigma_data))
+        """The parameterisation object at the loaded σ_data (rebuilt only when σ_data changes)."""
+        sigma_data = float(self.sigma_data)
+        cached = getattr(self, "_param_cache", None)
+        if cached is None or cached[0] != sigma_data:
+            self._param_cache = cached = (sigma_data, denoiser_param(self.spec, sigma_data))
+        return cached[1]
+
+    def sigma_range(self) -> tuple[float, float]:
+        """``(σ_min, σ_max)`` the teacher was trained over: its EDM sampling range, or its VP schedule's."""
+        param = self.param
+        if hasattr(param, "sigmas"):
+            return float(param.sigmas[0]), float(param.sigmas[-1])
+        return float(self.spec["sigma_min"]), float(self.spec["sigma_max"])
 
     def denoiser(self, source: torch.Tensor) -> Denoiser:
         """``D(x; σ)`` with ``source`` ``(B, 1, H, W)`` bound in; σ scalar or ``(B,)``."""

@@ -49,8 +49,10 @@ def current_ratio() -> float:
 
 
 def merged_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ratio: float) -> torch.Tensor:
-    """``softmax(q kᵀ/√d) v`` on ``(B, heads, N, d)`` with ``⌊ratio·N⌋`` tokens (at most ⌈N/2⌉) merged away."""
-    b, h, n, d = q.shape
+    """``softmax(q kᵀ/√d) v`` on ``(B, heads, N, d)`` (v may have its own last size) with ``⌊ratio·N⌋``
+    tokens (at most ⌊N/2⌋) merged away."""
+    b, h, n, _ = q.shape
+    d = v.shape[-1]
     n_a = (n + 1) // 2
     r = min(int(ratio * n), n_a, n - n_a)
     if r <= 0:
@@ -77,7 +79,7 @@ def merged_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ratio: f
     qm, km, vm = (merge(t) / norm for t in (q, k, v))
     out = F.scaled_dot_product_attention(qm, km, vm, attn_mask=size.log()[:, None, None, :])
     # unmerge: kept A and all B from their own rows, merged A from their partners' rows
-    full = torch.empty_like(q)
+    full = torch.empty(b, h, n, d, device=q.device, dtype=q.dtype)
     a_out = torch.empty(b, h, n_a, d, device=q.device, dtype=q.dtype)
     a_out.scatter_(2, kept[:, None, :, None].expand(b, h, n_a - r, d), out[:, :, : n_a - r])
     b_out = out[:, :, n_a - r :]
