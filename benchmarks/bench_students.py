@@ -97,6 +97,21 @@ def _iv(iv) -> tuple[float, float, float]:
     return iv.value, iv.lo, iv.hi
 
 
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The rows as a Markdown table: value [68 % interval] per score, seconds per map, peak memory."""
+
+    def cell(v: list[float]) -> str:
+        return f"{v[0]:.3g} [{v[1]:.3g}, {v[2]:.3g}]"
+
+    head = ("| method | NFE | physics score | P(k) error [dex] | 1 − r | mass [dex] | s / map | peak [MiB] |\n"
+            "|---|---|---|---|---|---|---|---|")  # fmt: skip
+    lines = [head]
+    for r in rows:
+        cost = (f"{r['s_per_map']:.4f} | {r['peak_mib']:.0f}" if "s_per_map" in r else "— | —")
+        lines.append(f"| {r['method']} | {r['nfe'] or '—'} | " + " | ".join(cell(r[k]) for k in KEYS) + f" | {cost} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teacher", required=True)
@@ -136,7 +151,7 @@ def main() -> None:
         print(f"{method:>28} {nfe or '-':>5}: physics {p[0]:.3g} [{p[1]:.3g}, {p[2]:.3g}]  pk {row['pk_dex'][0]:.3g}  "
               f"1-r {row['one_minus_r'][0]:.3g}  mass {row['mass_dex'][0]:.3g}{extra}", flush=True)  # fmt: skip
 
-    for name in ("lookup", "log-linear", "floor (twin)"):
+    for name in ("floor (twin)", "lookup", "log_linear", "mean_map"):
         if name in data.references:
             sc = score_prediction(data, data.references[name], args.n_boot).scores
             emit(name, None, {k: list(_iv(sc[f"{target}/{k}"])) for k in KEYS})
@@ -157,6 +172,7 @@ def main() -> None:
                 continue
             student, sdm = load(Progressive, ckpt)
             emit("progressive", int(folder.name), run_row(student, sdm, maps, data, target, args.n_boot))
+    print(markdown(rows))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         meta = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",

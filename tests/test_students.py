@@ -61,7 +61,7 @@ def test_students_start_from_the_teachers_weights_and_keep_it_frozen_in_eval_mod
         assert student.net.training and not any(m.training for m in student.teacher.modules())
 
 
-def test_consistency_takes_the_teachers_sigma_range(teacher, mock_dir, tmp_path):
+def test_students_of_an_edm_and_a_v_teacher_take_its_sigma_range_and_parameterisation(teacher, mock_dir, tmp_path):
     model = Consistency(teacher=str(teacher))
     assert (model.hparams.sigma_min, model.hparams.sigma_max) == (0.002, 80.0)  # the EDM teacher's
     torch.testing.assert_close(model.grid[[0, -1]], torch.tensor([0.002, 80.0], dtype=torch.float64))
@@ -70,6 +70,11 @@ def test_consistency_takes_the_teachers_sigma_range(teacher, mock_dir, tmp_path)
     vp = _fit(Diffusion(net=NET, parameterization="v", schedule="linear"), _dm(mock_dir), tmp_path / "vp", steps=1)
     lo, hi = Consistency(teacher=str(vp)).grid[[0, -1]].tolist()
     assert lo == pytest.approx(0.0100, abs=1e-4) and hi == pytest.approx(157.4, abs=0.1)  # the VP schedule's σ range
+    v_student = Progressive(teacher=str(vp), steps=2)  # a v-prediction student on the VP DDIM grid
+    assert v_student.param.name == "v"
+    torch.testing.assert_close(v_student.student_grid, v_student.teacher.param.sampling_sigmas(4, "ddim")[::2])
+    _fit(v_student, _dm(mock_dir), tmp_path / "vs", steps=1)
+    assert torch.isfinite(v_student.generate(_source(_dm(mock_dir)))).all()
 
 
 @pytest.mark.parametrize("accumulate", [1, 3])
