@@ -7,7 +7,7 @@ Usage::
         --nfe 1 2 4 8 20 50 1000 --out docs/figures/students.json
 
 Rows: the diffusion teacher with DPM-Solver++(2M) at every ``--nfe`` (its largest is the
-reference row), the teacher with DeepCache, the consistency student at 1, 2 and 4 evaluations,
+reference row) and with LMS-4 at ``--lms-nfe``, the teacher with DeepCache, the consistency student at 1, 2 and 4 evaluations,
 each progressive round (``<folder>/<steps>/…physics….ckpt``) at its own steps, and the
 baselines and the twin floor (no sampling). Columns: physics score, P(k) error [dex] and 1 − r
 on k ∈ [3 k_F, k_Nyq/2], |log10 M_pred/M_true| [dex], with 68 % bootstrap intervals over
@@ -29,14 +29,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
 import torch
 from bench_distill import best_checkpoint  # sibling module (run from benchmarks/)
 from bench_sample_settings import _data
 from fidelity_families import load_recipe
+from matplotlib.ticker import NullFormatter
 
 from app.evaluation import predict_maps, report_data
 from app.families import Consistency, Diffusion, Progressive
-from validation.report_scores import score_prediction
+from validation.report_figures import DPI
+from validation.report_scores import score_prediction, spectral_curves
 
 KEYS = ("physics_score", "pk_dex", "one_minus_r", "mass_dex")
 
@@ -82,7 +88,8 @@ class PeakMemory:
 
 
 def run_row(model, dm, maps, data, target: str, n_boot: int, **setting: Any) -> dict[str, Any]:
-    """Generate the test split with ``setting``; its scores, seconds per map and peak memory."""
+    """Generate the test split with ``setting``; its scores, seconds per map, peak memory and
+    summed-P(k) curves (``curves``, not written to JSON)."""
     device = next(model.parameters()).device
     with PeakMemory(device) as mem:
         t0 = time.perf_counter()
@@ -90,11 +97,39 @@ def run_row(model, dm, maps, data, target: str, n_boot: int, **setting: Any) -> 
         seconds = (time.perf_counter() - t0) / len(pred)
     scores = score_prediction(data, pred, n_boot).scores
     row = {k: list(_iv(scores[f"{target}/{k}"])) for k in KEYS}
-    return {**row, "s_per_map": seconds, "peak_mib": mem.peak}
+    return {**row, "s_per_map": seconds, "peak_mib": mem.peak, "curves": spectral_curves(pred[:, 0], data.target[:, 0])}
 
 
 def _iv(iv) -> tuple[float, float, float]:
     return iv.value, iv.lo, iv.hi
+
+
+def figure(rows: list[dict[str, Any]], size: int, path: Path, title: str) -> None:
+    """Summed-P(k) ratio P_pred/P_true of the floor, the lookup, the teacher at its most and at 50 NFE,
+    the fewest-NFE consistency row and the two fewest-NFE progressive rounds."""
+    model_rows = [r for r in rows if "s_per_map" in r]
+    teacher = [r for r in model_rows if r["method"].startswith("teacher DPM")]
+    picks = [r for r in rows if r["method"] in ("floor (twin)", "lookup")]
+    picks += [max(teacher, key=lambda r: r["nfe"])] + [r for r in teacher if r["nfe"] == 50]
+    picks += sorted((r for r in model_rows if r["method"].startswith("consistency")), key=lambda r: r["nfe"])[:1]
+    picks += sorted((r for r in model_rows if r["method"] == "progressive"), key=lambda r: r["nfe"])[:2]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, r in enumerate(picks):
+        c = r["curves"]
+        style = {"floor (twin)": ("k", ":"), "lookup": ("0.5", "--")}.get(r["method"], (f"C{i}", "-"))
+        label = r["method"] + (f", {r['nfe']} NFE" if r["nfe"] else "")
+        ax.plot(c["k_over_kf"], c["p_pred"] / c["p_true"], color=style[0], ls=style[1], lw=1.5, label=label)
+    ax.axhline(1, color="k", lw=0.5)
+    ax.axvspan(3, size / 4, color="0.9", zorder=-1, label="scored band")
+    ax.set(xscale="log", yscale="log", xlabel="k / k_F", ylabel="P_pred(k) / P_true(k)  (summed over test maps)")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    print(f"wrote {path}")
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
@@ -120,11 +155,13 @@ def main() -> None:
     parser.add_argument("--mapping", default="dm:gas")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--nfe", type=int, nargs="+", default=[1, 2, 4, 8, 20, 50, 1000])
+    parser.add_argument("--lms-nfe", type=int, nargs="*", default=[1000, 50], help="teacher rows with LMS-4")
     parser.add_argument("--cd-nfe", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--deepcache", type=int, nargs="*", default=[20], help="teacher steps sampled with DeepCache 2")
     parser.add_argument("--n-boot", type=int, default=200)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--out", help="write the rows as JSON here")
+    parser.add_argument("--figure", help="write the P(k) ratio figure (PNG) here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
@@ -154,10 +191,13 @@ def main() -> None:
     for name in ("floor (twin)", "lookup", "log_linear", "mean_map"):
         if name in data.references:
             sc = score_prediction(data, data.references[name], args.n_boot).scores
-            emit(name, None, {k: list(_iv(sc[f"{target}/{k}"])) for k in KEYS})
+            emit(name, None, {k: list(_iv(sc[f"{target}/{k}"])) for k in KEYS}
+                 | {"curves": spectral_curves(data.references[name][:, 0], data.target[:, 0])})
     for nfe in sorted(args.nfe, reverse=True):
         emit("teacher DPM-Solver++(2M)", nfe, run_row(teacher, dm, maps, data, target, args.n_boot,
                                                      sampler="dpmpp_2m", steps=nfe))  # fmt: skip
+    for nfe in args.lms_nfe:  # LMS-4 after its last step became first order (docs/families.md)
+        emit("teacher LMS-4", nfe, run_row(teacher, dm, maps, data, target, args.n_boot, sampler="lms", steps=nfe))
     for steps in args.deepcache:
         emit("teacher + DeepCache 2", steps, run_row(teacher, dm, maps, data, target, args.n_boot,
                                                     sampler="dpmpp_2m", steps=steps, deepcache_interval=2))  # fmt: skip
@@ -173,6 +213,9 @@ def main() -> None:
             student, sdm = load(Progressive, ckpt)
             emit("progressive", int(folder.name), run_row(student, sdm, maps, data, target, args.n_boot))
     print(markdown(rows))
+    if args.figure:
+        figure(rows, args.size, Path(args.figure), f"{source} → {target}: teacher and students")
+    rows = [{k: v for k, v in r.items() if k != "curves"} for r in rows]
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         meta = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
