@@ -24,6 +24,7 @@ run scan 40 python benchmarks/bench_scan.py --device cuda
 run pk_cuda 40 python benchmarks/bench_physics.py --device cuda --maps 512
 run pk_cpu 40 python benchmarks/bench_physics.py --threads 1
 # training images/s and sampling seconds per map of the family configs at their own size
-run step_diffusion 60 python benchmarks/bench_gpu_step.py --config configs/diffusion.yaml --device cuda --dtype fp32 bf16 --sample-steps 10 50 --sample-batch 32
+# (1, 2 and 4 steps: a distilled student's cost, one evaluation of the same U-Net per step; 50: the teacher's)
+run step_diffusion 60 python benchmarks/bench_gpu_step.py --config configs/diffusion.yaml --device cuda --dtype fp32 bf16 --sample-steps 1 2 4 10 50 --sample-batch 32
 run step_indi 40 python benchmarks/bench_gpu_step.py --config configs/indi.yaml --device cuda --dtype fp32 bf16 --sample-steps 1 --sample-batch 32
 echo "results in $OUT/"
