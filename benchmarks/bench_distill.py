@@ -8,8 +8,8 @@ Usage::
 Round ``N`` is a ``Progressive`` fit (``configs/fidelity/progressive.yaml``) of ``--minutes`` wall
 time whose teacher is the previous round's best checkpoint (the first round's is ``--teacher``,
 sampled with DDIM on a ``2N``-step grid). Each round is its own resumable Lightning run, kept in
-``<keep>/<N>``; a round whose folder already holds a best checkpoint is not rerun, so the
-command continues where a stopped one ended. Prints and appends (JSON lines, ``--out``) each
+``<keep>/<N>`` and marked done there (``done.json``, naming its selected checkpoint). A rerun
+skips the completed rounds; a round that was interrupted stops it with the folder named. Prints and appends (JSON lines, ``--out``) each
 round's test scores with 68 % bootstrap intervals, training seconds and inference seconds per map.
 """
 
@@ -28,8 +28,11 @@ from app.data import GalaxyDataModule
 
 
 def best_checkpoint(folder: Path) -> Path | None:
-    """The round's selected checkpoint in ``folder`` (``validation.PhysicsCheckpoint`` names it
-    ``…physics<score>.ckpt``), or None."""
+    """The round's selected checkpoint in ``folder``: the one its ``done.json`` names, else the
+    ``…physics<score>.ckpt`` that ``validation.PhysicsCheckpoint`` kept, or None."""
+    marker = folder / "done.json"
+    if marker.is_file():
+        return Path(json.loads(marker.read_text())["best"])
     found = sorted(folder.glob("*physics*.ckpt"))
     return found[-1] if found else None
 
@@ -59,11 +62,14 @@ def main() -> None:
     teacher = Path(args.teacher)
     for steps in args.rounds:
         folder = Path(args.keep) / str(steps)
-        done = best_checkpoint(folder)
-        if done is not None:
-            print(f"round {steps}: kept {done}")
-            teacher = done
+        marker = folder / "done.json"
+        if marker.is_file():  # a completed round: its selected checkpoint teaches the next
+            teacher = Path(json.loads(marker.read_text())["best"])
+            print(f"round {steps}: done before, {teacher}")
             continue
+        if folder.exists() and any(folder.iterdir()):
+            raise SystemExit(f"round {steps} was interrupted ({folder} has files but no done.json): "
+                             "delete the folder to train the round again")  # fmt: skip
         t0 = time.perf_counter()
         result = train_and_score("progressive", dm, args.minutes, args.n_boot, args.seed,
                                  {"teacher": str(teacher), "steps": steps}, keep=str(folder))  # fmt: skip
@@ -80,6 +86,7 @@ def main() -> None:
             with open(args.out, "a") as fh:
                 fh.write(json.dumps(record) + "\n")
         teacher = Path(result["best_path"])
+        marker.write_text(json.dumps({**record, "best": str(teacher)}))
 
 
 if __name__ == "__main__":

@@ -109,6 +109,10 @@ def test_a_student_checkpoint_predicts_and_resumes_without_the_teachers_file(moc
     resumed = type(model).load_from_checkpoint(last)
     _fit(resumed, _dm(mock_dir), tmp_path / "a", steps=4, ckpt=last)
     assert torch.load(tmp_path / "a" / "last.ckpt", weights_only=False)["global_step"] == 4
+    if student == "progressive":  # and teaches the next round
+        after = torch.load(tmp_path / "a" / "last.ckpt", weights_only=False)["state_dict"]
+        next_round = Progressive(teacher=str(tmp_path / "a" / "last.ckpt"), steps=1)
+        assert all(torch.equal(v, after[f"net.{k}"]) for k, v in next_round.teacher.net.state_dict().items())
 
 
 def test_progressive_rounds_chain_and_halve_the_grid(mock_dir, teacher, tmp_path):
