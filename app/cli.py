@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,28 @@ from app.data.index_cache import write_probe
 from app.families import Translator
 from app.families.teacher import read_checkpoint
 
-__all__ = ["GalchemyCLI", "main", "output_folders", "unwritable"]
+__all__ = ["GalchemyCLI", "main", "output_folders", "typed_model_keys", "unwritable"]
 
 
 def read_checkpoint_header(path: str | Path) -> dict[str, Any]:
     """The checkpoint's hyper-parameters (tensors stay on disk); ValueError naming the file when
     it is missing, truncated or not a Lightning checkpoint."""
     return dict(read_checkpoint(path, "ckpt_path").get("hyper_parameters", {}))
+
+
+def typed_model_keys(args: list[str]) -> list[str]:
+    """The model options given on a command line, as config keys: ``--model.init_args.steps 4`` and
+    ``--model.steps=4`` both give ``model.init_args.steps`` (``class_path`` and ``help`` excluded)."""
+    keys = []
+    for arg in args:
+        if not arg.startswith("--model."):
+            continue
+        key = arg[2:].split("=", 1)[0]
+        if not key.startswith("model.init_args."):
+            key = "model.init_args." + key[len("model.") :]
+        if key.rsplit(".", 1)[-1] not in ("class_path", "help", "init_args"):
+            keys.append(key)
+    return keys
 
 
 def output_folders(trainer: Any, subcommand: str) -> list[tuple[str, Path]]:
@@ -65,6 +81,7 @@ class GalchemyCLI(LightningCLI):
 
     def parse_arguments(self, parser, args) -> None:
         """Parse, then check the checkpoint against the config (file readable, same family)."""
+        self._typed_args = [str(a) for a in (sys.argv[1:] if args is None else args)]
         super().parse_arguments(parser, args)
         sub = self.config.get("subcommand")
         ckpt_path = self.config[sub].get("ckpt_path") if sub else None
@@ -79,6 +96,17 @@ class GalchemyCLI(LightningCLI):
         if saved and wanted and saved != wanted:
             parser.error(f"ckpt_path: {ckpt_path} holds a {saved} model but the config asks for {wanted}; "
                          "give the config the checkpoint was trained with")  # fmt: skip
+
+    def _parse_ckpt_path(self) -> None:
+        """Lightning replaces the config's model options by the checkpoint's hyper-parameters; the
+        model options typed on this command line (``--model.init_args.steps 4``, a sampler,
+        ``deepcache_interval``, ``token_merging``, ``val_maps``…) are put back on top, so a
+        validate or predict run uses what was asked for, not silently the training values."""
+        sub = self.config.get("subcommand")
+        typed = {key: self.config[sub].get(key) for key in typed_model_keys(getattr(self, "_typed_args", []))} if sub else {}
+        super()._parse_ckpt_path()
+        for key, value in typed.items():
+            self.config[sub][key] = value
 
     def before_instantiate_classes(self) -> None:
         """``predict`` logs no metrics: no logger and no saved config, so no empty version folders

@@ -130,3 +130,24 @@ def test_the_configs_logger_writes_csv_and_tensorboard_side_by_side(tmp_path):
     acc = EventAccumulator(str(folder))
     acc.Reload()
     assert [(e.step, e.value) for e in acc.Scalars("val/physics_score")] == [(3, 1.25)]
+
+
+def test_options_typed_for_a_checkpoint_run_win_over_the_checkpoints(tiny_mock, teacher_ckpt, tmp_path, monkeypatch):
+    # Lightning puts the checkpoint's hyper-parameters over the config; what was typed on this
+    # command line (sampling steps, DeepCache, token merging, val_maps) must still be what runs
+    from app.cli import GalchemyCLI, typed_model_keys
+    from app.data import GalaxyDataModule
+    from app.families import Translator
+
+    assert typed_model_keys(["--model.init_args.steps", "4", "--model.val_maps=2", "--model.class_path", "x",
+                             "--trainer.max_steps", "1"]) == ["model.init_args.steps", "model.init_args.val_maps"]  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    args = [a if a != "fit" else "validate" for a in _tiny_args(tiny_mock, ["configs/quickstart.yaml", "configs/quickstart/diffusion.yaml"])]
+    args = [*args[: args.index("--trainer.max_steps")], "--ckpt_path", str(teacher_ckpt), "--trainer.logger", "false",
+            "--model.init_args.steps", "3", "--model.init_args.deepcache_interval", "2",
+            "--model.init_args.val_maps=1", "--trainer.limit_val_batches", "1"]  # fmt: skip
+    cli = GalchemyCLI(Translator, GalaxyDataModule, subclass_mode_model=True, subclass_mode_data=True,
+                      save_config_callback=None, args=args, auto_configure_optimizers=False)  # fmt: skip
+    hp = cli.model.hparams
+    assert (hp.steps, hp.deepcache_interval, hp.val_maps) == (3, 2, 1)  # the checkpoint has 10, 1 and 2
+    assert hp.lr == 2.0e-3  # an option not typed keeps the checkpoint's
