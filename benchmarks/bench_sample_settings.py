@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import yaml
 from fidelity_families import MOCK_DIR, dotted, load_recipe, merge  # sibling module (run from benchmarks/)
+from matplotlib.ticker import NullFormatter
 
 from app.data import GalaxyDataModule
 from app.data.references import mock_seed, render_twins
@@ -161,10 +162,18 @@ def _figure(curves: dict[str, list[dict[str, np.ndarray]]], size: int, path: Pat
         ax.plot(k, np.median(ratio, 0), color=style[0], ls=style[1], label=label, lw=1.5)
         if len(runs) > 1:
             ax.fill_between(k, ratio.min(0), ratio.max(0), color=style[0], alpha=0.2, lw=0)
+    save_ratio_figure(fig, ax, size, title, path)
+
+
+def save_ratio_figure(fig, ax, size: int, title: str, path: Path, minor_labels: bool = True) -> None:
+    """Finish a P(k) ratio figure (unit line, scored band, log axes, labels, legend) and write it;
+    ``minor_labels=False`` drops the k axis's minor tick labels (they collide on a narrow range)."""
     ax.axhline(1, color="k", lw=0.5)
     ax.axvspan(3, size / 4, color="0.9", zorder=-1, label="scored band")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    if not minor_labels:
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("k / k_F")
     ax.set_ylabel("P_pred(k) / P_true(k)  (summed over test maps)")
     ax.set_title(title, fontsize=10)

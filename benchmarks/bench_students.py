@@ -35,13 +35,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 from bench_distill import best_checkpoint  # sibling module (run from benchmarks/)
-from bench_sample_settings import _data
+from bench_sample_settings import _data, save_ratio_figure
 from fidelity_families import load_recipe
-from matplotlib.ticker import NullFormatter
 
 from app.evaluation import predict_maps, report_data
 from app.families import Consistency, Diffusion, Progressive
-from validation.report_figures import DPI
 from validation.report_scores import score_prediction, spectral_curves
 
 KEYS = ("physics_score", "pk_dex", "one_minus_r", "mass_dex")
@@ -119,17 +117,7 @@ def figure(rows: list[dict[str, Any]], size: int, path: Path, title: str) -> Non
         style = {"floor (twin)": ("k", ":"), "lookup": ("0.5", "--")}.get(r["method"], (f"C{i}", "-"))
         label = r["method"] + (f", {r['nfe']} NFE" if r["nfe"] else "")
         ax.plot(c["k_over_kf"], c["p_pred"] / c["p_true"], color=style[0], ls=style[1], lw=1.5, label=label)
-    ax.axhline(1, color="k", lw=0.5)
-    ax.axvspan(3, size / 4, color="0.9", zorder=-1, label="scored band")
-    ax.set(xscale="log", yscale="log", xlabel="k / k_F", ylabel="P_pred(k) / P_true(k)  (summed over test maps)")
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    print(f"wrote {path}")
+    save_ratio_figure(fig, ax, size, title, path, minor_labels=False)
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:

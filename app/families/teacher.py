@@ -22,14 +22,14 @@ from app.families.diffusion import DENOISER_KEYS, denoiser_param, denoiser_unet
 __all__ = ["Teacher", "TeacherFile", "check_transforms", "read_checkpoint", "read_teacher"]
 
 
-def read_checkpoint(path: str | Path, option: str = "ckpt_path", mmap: bool = True) -> dict[str, Any]:
+def read_checkpoint(path: str | Path, option: str = "ckpt_path") -> dict[str, Any]:
     """The Lightning checkpoint at ``path`` (tensors memory-mapped, ``weights_only``); ValueError naming
     ``option`` and the file when it is missing, truncated or not a Lightning checkpoint."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{option}: no checkpoint at {path}")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, … on bad files
         raise ValueError(f"{option}: {path} is not a readable checkpoint (corrupt or truncated?): "
                          f"{type(err).__name__}: {str(err).splitlines()[0][:200]}") from None  # fmt: skip
@@ -58,7 +58,7 @@ class TeacherFile:
 
 def read_teacher(path: str | Path, option: str = "model.teacher") -> TeacherFile:
     """Read a diffusion or progressive-distillation checkpoint as a teacher (ValueError naming ``option``)."""
-    ckpt = read_checkpoint(path, option, mmap=False)
+    ckpt = read_checkpoint(path, option)  # memory-mapped: only the tensors used are read
     hp = dict(ckpt.get("hyper_parameters", {}))
     state = ckpt["state_dict"]
     if "base_steps" in hp and hp.get("teacher_spec"):  # a progressive round teaches the next
