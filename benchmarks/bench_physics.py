@@ -76,12 +76,14 @@ def main() -> None:
     t_torch = _best_of(run_torch, args.repeat) / args.maps
     t_np_batch = _best_of(lambda: power_spectrum(maps, pixel), args.repeat) / args.maps
     t_np_map = _best_of(lambda: [power_spectrum(m, pixel) for m in maps], args.repeat) / args.maps
+    t_torch_map = _best_of(lambda: [power_spectrum(m, pixel) for m in tmaps], args.repeat) / args.maps
     t_numpy = (
         _best_of(lambda: [numpy_reference(m, pixel) for m in maps], max(1, args.repeat // 2)) / args.maps
     )
     rows = [("galchemy physics.power_spectrum (batched torch)", t_torch),
             ("galchemy physics.power_spectrum (batched numpy)", t_np_batch),
             ("galchemy physics.power_spectrum (numpy, map by map)", t_np_map),
+            ("galchemy physics.power_spectrum (torch, map by map)", t_torch_map),
             ("per-map numpy loop", t_numpy)]  # fmt: skip
     try:
         import Pk_library as PKL  # type: ignore[import-not-found]

@@ -8,6 +8,7 @@ units were given) or torch on the caller's device.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from astropy import units as u
 
-__all__ = ["Boundary", "as_float_tensor", "as_map", "check_same_shape", "give_back"]
+__all__ = ["Boundary", "as_float_tensor", "as_map", "check_same_shape", "give_back", "refuse_non_finite"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def _to_tensor(x: Any, name: str) -> tuple[torch.Tensor, str, u.UnitBase | None]
             unit = x.unit
             x = x.value
         arr = np.asarray(x)
-        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        if arr.dtype.kind not in "biufc":  # bool, integers, floats, complex (refused below)
             raise TypeError(f"{name} must be a numeric array or tensor, got dtype {arr.dtype}")
         # shared, not copied (no statistic writes into its input): a copy of a large batch
         # cost more than its FFT; read-only or strided arrays are copied (torch needs both)
@@ -60,8 +61,11 @@ def _to_tensor(x: Any, name: str) -> tuple[torch.Tensor, str, u.UnitBase | None]
     return t.to(torch.float64), library, unit
 
 
-def as_map(x: Any, name: str = "map") -> tuple[torch.Tensor, Boundary]:
+def as_map(x: Any, name: str = "map", check_finite: bool = True) -> tuple[torch.Tensor, Boundary]:
     """Validate a map ``(..., H, W)`` and return it as float64 tensor plus its boundary.
+
+    ``check_finite=False`` leaves the NaN/Inf check to a caller that makes its own pass over
+    the pixels (it must call :func:`refuse_non_finite` when that pass finds one).
 
     Raises:
         TypeError: non-numeric or complex input.
@@ -76,11 +80,16 @@ def as_map(x: Any, name: str = "map") -> tuple[torch.Tensor, Boundary]:
         raise ValueError(f"{name} is empty: shape {tuple(t.shape)}")
     # A finite sum proves every pixel finite (NaN and ±Inf propagate); only when it is not
     # (a bad pixel, or an overflowing sum of finite values) is the per-pixel scan needed.
-    if not bool(torch.isfinite(t.sum())):
-        n_bad = int((~torch.isfinite(t)).sum())
-        if n_bad:
-            raise ValueError(f"{name} contains {n_bad} NaN/Inf pixel(s) out of {t.numel()}")
+    if check_finite and not math.isfinite(t.sum().item()):
+        refuse_non_finite(t, name)
     return t, Boundary(library=library, device=t.device, unit=unit)
+
+
+def refuse_non_finite(t: torch.Tensor, name: str) -> None:
+    """Raise a ValueError counting the NaN/Inf pixels of map ``t`` (none: return)."""
+    n_bad = int((~torch.isfinite(t)).sum())
+    if n_bad:
+        raise ValueError(f"{name} contains {n_bad} NaN/Inf pixel(s) out of {t.numel()}")
 
 
 def as_float_tensor(x: Any, name: str, device: torch.device) -> tuple[torch.Tensor, u.UnitBase | None]:

@@ -25,8 +25,8 @@ from typing import Any
 import torch
 from astropy import units as u
 
-from physics._arrays import Boundary, as_map, check_same_shape
-from physics._finite import SAFE_EXPONENT, map_exponent, require_finite, split_pow2, times_pow2
+from physics._arrays import Boundary, as_map, check_same_shape, refuse_non_finite
+from physics._finite import SAFE_EXPONENT, peak_abs, require_finite, split_pow2, times_pow2
 from physics.fourier import Modes, bin_average, fourier_modes, window_2d
 from physics.grid import PixelScale, resolve_scale
 
@@ -50,8 +50,12 @@ class Prepared:
         scale: the pixel scale.
         boundary: how to hand results back (the first map's library and device).
         units: each map's astropy unit (or None).
-        norm: mantissa of ``A_pix / ⟨w²⟩`` ``(..., 1)`` [length², over ``2^norm_exponent``].
-        norm_exponent: ``(..., 1)`` int64 exponent of ``A_pix / ⟨w²⟩``.
+        norm: mantissa of ``A_pix / ⟨w²⟩``, ``(..., 1)`` or a float [length², over
+            ``2^norm_exponent``].
+        norm_exponent: ``(..., 1)`` int64 exponent of ``A_pix / ⟨w²⟩`` (or the int 0).
+        plain: every exponent is 0, so ``products`` *are* the powers, finite by construction
+            (the maps and the pixel scale lie within ``2^±SAFE_EXPONENT``): the ordinary case,
+            which skips the rescaling and the range checks.
     """
 
     products: dict[tuple[int, int], torch.Tensor]
@@ -61,8 +65,9 @@ class Prepared:
     scale: PixelScale
     boundary: Boundary
     units: list[u.UnitBase | None]
-    norm: torch.Tensor
-    norm_exponent: torch.Tensor
+    norm: torch.Tensor | float
+    norm_exponent: torch.Tensor | int
+    plain: bool = False
 
 
 def prepare(
@@ -78,7 +83,8 @@ def prepare(
 
     Arguments after ``maps`` are :func:`physics.spectra.power_spectrum`'s.
     """
-    tensors, boundaries = zip(*(as_map(m, name) for m, name in maps), strict=True)
+    # the NaN/Inf check is folded into the pass that finds each map's peak |value| below
+    tensors, boundaries = zip(*(as_map(m, name, check_finite=False) for m, name in maps), strict=True)
     for t, (_, name) in zip(tensors[1:], maps[1:], strict=True):
         check_same_shape(tensors[0], t, maps[0][1], name)
     first = tensors[0]
@@ -94,12 +100,14 @@ def prepare(
         )
     exponents = []
     flat = []
-    for t in tensors:
-        e = map_exponent(t)
-        if bool((e.abs() > SAFE_EXPONENT).any()):
+    scaled = False
+    for t, (_, name) in zip(tensors, maps, strict=True):
+        e = _exponent_if_needed(t, name)
+        if e is None:  # within float64's comfortable range: no scaling pass over the maps
+            e = torch.zeros(batch, dtype=torch.int64, device=t.device)
+        else:
             t = times_pow2(t, -e[..., None, None])  # exact: max |t| in [0.5, 1)
-        else:  # within float64's comfortable range: no scaling pass over the maps
-            e = torch.zeros_like(e)
+            scaled = True
         exponents.append(e[..., None])
         flat.append(t.reshape(-1, height, width))
     pairs = [(0, 0)] if len(tensors) == 1 else [(0, 0), (1, 1), (0, 1)]
@@ -111,9 +119,11 @@ def prepare(
         for i, j in pairs:
             parts[(i, j)].append(bin_average(_re_dot(ffts[i], ffts[j]), modes))
     w2 = 1.0 if win is None else float((win**2).mean())
-    mantissa, e_size = split_pow2(scale.per_map())
-    norm = mantissa**2 / w2
-    products = {pair: torch.cat(v).reshape(*batch, modes.n_bins) * norm for pair, v in parts.items()}
+    norm, norm_exponent, plain = _norm(scale, w2, scaled)
+    products = {
+        pair: (v[0] if len(v) == 1 else torch.cat(v)).reshape(*batch, modes.n_bins) * norm
+        for pair, v in parts.items()
+    }
     return Prepared(
         products=products,
         exponents=exponents,
@@ -123,8 +133,42 @@ def prepare(
         boundary=boundaries[0],
         units=[b.unit for b in boundaries],
         norm=norm,
-        norm_exponent=2 * e_size,
+        norm_exponent=norm_exponent,
+        plain=plain,
     )
+
+
+def _exponent_if_needed(t: torch.Tensor, name: str) -> torch.Tensor | None:
+    """Per-map exponents ``(...,)`` of the finite maps ``t`` if any lies outside ``2^±SAFE_EXPONENT``.
+
+    None for the ordinary case, decided from the extreme peaks alone. Refuses NaN/Inf pixels,
+    naming the map.
+    """
+    peak = peak_abs(t)
+    low, high = (peak, peak) if peak.ndim == 0 else (peak.amin(), peak.amax())
+    high_value = high.item()
+    if not math.isfinite(high_value):
+        refuse_non_finite(t, name)
+    if high_value < 2.0**SAFE_EXPONENT and low.item() >= 2.0 ** -(SAFE_EXPONENT + 1):
+        return None
+    e = split_pow2(peak)[1]  # an all-zero map (e = 0) among ordinary ones needs no scaling
+    return e if bool((e.abs() > SAFE_EXPONENT).any()) else None
+
+
+def _norm(scale: PixelScale, w2: float, scaled: bool) -> tuple[Any, Any, bool]:
+    """``(norm, norm_exponent, plain)`` of :class:`Prepared`: ``A_pix / ⟨w²⟩`` as mantissa and exponent.
+
+    Ordinary maps (max |x| within 2^±64, ``scaled`` False) and pixel scales (within 2^±64) need
+    no mantissa: ``|FFT|² < 2^(2·64 + log2(H·W))`` and ``A_pix < 2^128`` keep every power far
+    inside float64, so the norm is the plain ``A_pix / ⟨w²⟩`` with exponent 0.
+    """
+    if scale.value is not None and not scaled and abs(math.frexp(scale.value)[1]) <= SAFE_EXPONENT:
+        return scale.value * scale.value / w2, 0, True
+    size = scale.per_map()
+    mantissa, e_size = split_pow2(size)
+    if not scaled and int(e_size.abs().max()) <= SAFE_EXPONENT:
+        return size * size / w2, torch.zeros_like(e_size), True
+    return mantissa * mantissa / w2, 2 * e_size, False
 
 
 def _fft(t: torch.Tensor, win: torch.Tensor | None, subtract_mean: bool) -> torch.Tensor:
@@ -138,8 +182,11 @@ def _fft(t: torch.Tensor, win: torch.Tensor | None, subtract_mean: bool) -> torc
 
 def _re_dot(fa: torch.Tensor, fb: torch.Tensor) -> torch.Tensor:
     """``Re(fa · conj(fb))`` of complex tensors (plain multiplies: ~2x faster than ``.real**2``)."""
-    ra, rb = torch.view_as_real(fa), torch.view_as_real(fb)
-    return torch.addcmul(ra[..., 0] * rb[..., 0], ra[..., 1], rb[..., 1])
+    ra = torch.view_as_real(fa)
+    rb = ra if fb is fa else torch.view_as_real(fb)
+    re_a, im_a = ra.unbind(-1)
+    re_b, im_b = (re_a, im_a) if rb is ra else rb.unbind(-1)
+    return torch.addcmul(re_a * re_b, im_a, im_b)
 
 
 def binned(prep: Prepared, i: int, j: int) -> torch.Tensor:
@@ -163,6 +210,8 @@ def physical(prep: Prepared, i: int, j: int, mantissa: torch.Tensor | None = Non
         ValueError: naming the maps when the power over- or underflows float64.
     """
     m = binned(prep, i, j) if mantissa is None else mantissa
+    if prep.plain:
+        return m
     power = times_pow2(m, exponent(prep, i, j))
     names = prep.names[i] if i == j else f"{prep.names[i]} and {prep.names[j]}"
     require_finite(
@@ -180,8 +229,11 @@ def wavenumbers(prep: Prepared) -> torch.Tensor:
     Raises:
         ValueError: naming the pixel scale when ``k`` over- or underflows float64.
     """
-    k_fund = 2 * math.pi / (prep.modes.longer_side * prep.scale.per_map())
+    side, value = prep.modes.longer_side, prep.scale.value
+    k_fund = 2 * math.pi / (side * (prep.scale.per_map() if value is None else value))
     k = prep.modes.k_mean * k_fund
+    if prep.plain:  # a pixel scale within 2^±64: k is finite and non-zero
+        return k
     require_finite(
         k,
         "the wavenumbers 2π/(N·pixel_size)",

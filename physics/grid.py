@@ -8,6 +8,7 @@ batch dimensions. Lengths are carried internally in kpc, angles in rad.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,12 +24,15 @@ __all__ = ["PixelScale", "pixel_offsets", "resolve_scale"]
 class PixelScale:
     """Pixel side ``size`` (float64 tensor, batch-shaped or scalar) in ``unit`` (kpc or rad).
 
-    ``has_units`` records whether the caller gave a Quantity, so results can carry units.
+    ``has_units`` records whether the caller gave a Quantity, so results can carry units;
+    ``value`` is ``size`` as a Python float when the caller gave one plain number (so the
+    arithmetic on it needs no tensor operations).
     """
 
     size: torch.Tensor
     unit: u.UnitBase
     has_units: bool
+    value: float | None = None
 
     @property
     def area(self) -> torch.Tensor:
@@ -70,6 +74,13 @@ def resolve_scale(
     if pixel_size is not None and extent is not None:
         raise ValueError("pass either pixel_size or extent, not both")
     batch = tuple(shape[:-2])
+    if isinstance(pixel_size, (float, int)) and not isinstance(pixel_size, bool) and extent is None:
+        value = float(pixel_size)  # the common case, checked in Python
+        if not math.isfinite(value):
+            raise ValueError(f"pixel_size must be finite, got {pixel_size!r}")
+        if value <= 0:
+            raise ValueError(f"pixel_size must be positive; got {pixel_size!r}")
+        return PixelScale(torch.tensor(value, dtype=torch.float64, device=device), u.kpc, False, value)
     if pixel_size is not None:
         size, unit, has_units = _in_internal_unit(pixel_size, "pixel_size", device)
     else:

@@ -10,8 +10,9 @@ Conventions (see ``docs/physics.md``):
 * The binning of k (``k_F``, integer or log bins, ``n_modes``) and the windows live in
   :mod:`physics.fourier`; fits to spectra in :mod:`physics.fits`; the bin-level ratios
   in :mod:`physics.binned`; the scaled FFT engine in :mod:`physics._power`.
-* Maps are scaled by a power of two before their FFT, so a spectrum is finite whenever
-  it is representable; one beyond float64 raises a ``ValueError`` naming the map.
+* Maps outside float64's comfortable range are scaled by a power of two before their FFT,
+  so a spectrum is finite whenever it is representable; one beyond float64 raises a
+  ``ValueError`` naming the map.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def power_spectrum(
     integer-mode bins ``int(|k|/k_F)``, every independent mode of a bin weighted equally,
     the Nyquist modes of even sizes included). Mean subtraction only changes the dropped
     DC mode unless a window is used, where it is needed to stop the mean leaking into low k.
-    The map is scaled by a power of two before its FFT, so any representable spectrum is
+    A map outside ``2^±64`` is scaled by a power of two before its FFT, so any representable spectrum is
     returned finite (and exact); one beyond float64 raises.
 
     Args:

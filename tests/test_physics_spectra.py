@@ -136,6 +136,25 @@ def test_scaled_copy_and_sign(rng):
     np.testing.assert_allclose(e.value, 0.25, rtol=1e-10)  # T² + 1 − 2T r = (T − 1)²
 
 
+@pytest.mark.parametrize("shape", [(2, 64, 64), (2, 33, 35)])
+def test_ordinary_and_rescaled_paths_agree_bitwise(rng, shape):
+    """Maps and pixel scales within 2^±64 skip the power-of-two mantissas; outside they use them.
+
+    Scaling a map by 2^a and its pixel by 2^b multiplies P by 4^(a+b) and k by 2^-b, exactly,
+    whichever path each call takes (a, b from inside to far outside the ordinary range).
+    """
+    x = rng.lognormal(size=shape)
+    ref = ph.power_spectrum(x, 1.0, window="hann")
+    ref_cross = ph.cross_power(x, x**2, 1.0)
+    for a, b in [(0, 0), (3, -3), (70, 0), (-70, 0), (0, 70), (0, -70), (500, -200), (-400, 300)]:
+        ps = ph.power_spectrum(x * 2.0**a, 2.0**b, window="hann")
+        assert np.array_equal(ps.power, ref.power * 4.0 ** (a + b)), (a, b)
+        assert np.array_equal(ps.k, ref.k * 2.0**-b), (a, b)
+        cs = ph.cross_power(x * 2.0**a, x**2, 2.0**b)
+        assert np.array_equal(cs.cross, ref_cross.cross * 2.0**a * 4.0**b), (a, b)
+        assert np.array_equal(cs.r, ref_cross.r), (a, b)
+
+
 @pytest.mark.parametrize("alpha", [0.25, 1.0, 3.0])
 def test_noise_gives_expected_r(rng, alpha):
     x = gaussian_random_field(256, L, -2.0, rng)
