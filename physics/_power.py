@@ -160,7 +160,9 @@ def _norm(scale: PixelScale, w2: float, scaled: bool) -> tuple[Any, Any, bool]:
 
     Ordinary maps (max |x| within 2^±64, ``scaled`` False) and pixel scales (within 2^±64) need
     no mantissa: ``|FFT|² < 2^(2·64 + log2(H·W))`` and ``A_pix < 2^128`` keep every power far
-    inside float64, so the norm is the plain ``A_pix / ⟨w²⟩`` with exponent 0.
+    below float64's top, and a non-zero power cannot come near its bottom (the FFT's own
+    round-off on a map whose peak is ≥ 2^-65 is ~2^-240 in power, times ``A_pix ≥ 2^-130``),
+    so the norm is the plain ``A_pix / ⟨w²⟩`` with exponent 0.
     """
     if scale.value is not None and not scaled and abs(math.frexp(scale.value)[1]) <= SAFE_EXPONENT:
         return scale.value * scale.value / w2, 0, True
