@@ -64,7 +64,7 @@ def main() -> None:
         folder = Path(args.keep) / str(steps)
         marker = folder / "done.json"
         if marker.is_file():  # a completed round: its selected checkpoint teaches the next
-            teacher = Path(json.loads(marker.read_text())["best"])
+            teacher = best_checkpoint(folder)
             print(f"round {steps}: done before, {teacher}")
             continue
         if folder.exists() and any(folder.iterdir()):

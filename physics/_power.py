@@ -184,10 +184,8 @@ def _fft(t: torch.Tensor, win: torch.Tensor | None, subtract_mean: bool) -> torc
 
 def _re_dot(fa: torch.Tensor, fb: torch.Tensor) -> torch.Tensor:
     """``Re(fa · conj(fb))`` of complex tensors (plain multiplies: ~2x faster than ``.real**2``)."""
-    ra = torch.view_as_real(fa)
-    rb = ra if fb is fa else torch.view_as_real(fb)
-    re_a, im_a = ra.unbind(-1)
-    re_b, im_b = (re_a, im_a) if rb is ra else rb.unbind(-1)
+    re_a, im_a = torch.view_as_real(fa).unbind(-1)
+    re_b, im_b = (re_a, im_a) if fb is fa else torch.view_as_real(fb).unbind(-1)
     return torch.addcmul(re_a * re_b, im_a, im_b)
 
 
