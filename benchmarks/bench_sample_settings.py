@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ import numpy as np
 import torch
 import yaml
 from fidelity_families import MOCK_DIR, dotted, load_recipe, merge  # sibling module (run from benchmarks/)
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import FuncFormatter
 
 from app.data import GalaxyDataModule
 from app.data.references import mock_seed, render_twins
@@ -165,15 +166,20 @@ def _figure(curves: dict[str, list[dict[str, np.ndarray]]], size: int, path: Pat
     save_ratio_figure(fig, ax, size, title, path)
 
 
-def save_ratio_figure(fig, ax, size: int, title: str, path: Path, minor_labels: bool = True) -> None:
-    """Finish a P(k) ratio figure (unit line, scored band, log axes, labels, legend) and write it;
-    ``minor_labels=False`` drops the k axis's minor tick labels (they collide on a narrow range)."""
+def _k_tick(x: float, _pos: int) -> str:
+    """Plain-number k labels at 1, 2, 3, 5 times a power of ten; none elsewhere (no collisions)."""
+    mantissa = x / 10 ** math.floor(math.log10(x)) if x > 0 else 0.0
+    return f"{x:g}" if any(abs(mantissa - m) < 1e-6 for m in (1, 2, 3, 5)) else ""
+
+
+def save_ratio_figure(fig, ax, size: int, title: str, path: Path) -> None:
+    """Finish a P(k) ratio figure (unit line, scored band, log axes, labels, legend) and write it."""
     ax.axhline(1, color="k", lw=0.5)
     ax.axvspan(3, size / 4, color="0.9", zorder=-1, label="scored band")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    if not minor_labels:
-        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_major_formatter(FuncFormatter(_k_tick))
+    ax.xaxis.set_minor_formatter(FuncFormatter(_k_tick))
     ax.set_xlabel("k / k_F")
     ax.set_ylabel("P_pred(k) / P_true(k)  (summed over test maps)")
     ax.set_title(title, fontsize=10)

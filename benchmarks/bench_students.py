@@ -117,7 +117,7 @@ def figure(rows: list[dict[str, Any]], size: int, path: Path, title: str) -> Non
         style = {"floor (twin)": ("k", ":"), "lookup": ("0.5", "--")}.get(r["method"], (f"C{i}", "-"))
         label = r["method"] + (f", {r['nfe']} NFE" if r["nfe"] else "")
         ax.plot(c["k_over_kf"], c["p_pred"] / c["p_true"], color=style[0], ls=style[1], lw=1.5, label=label)
-    save_ratio_figure(fig, ax, size, title, path, minor_labels=False)
+    save_ratio_figure(fig, ax, size, title, path)
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from app.families.base import Translator, build_unet
+from app.families.mass_loss import mass_channels, mass_log_error
 from app.nets import PatchDiscriminator
 from app.nets.options import UNetOptions
 
@@ -21,6 +22,8 @@ class Pix2Pix(Translator):
     by hand at each epoch end (``epochs_constant`` epochs at ``lr``, then linear to 0 over
     ``epochs_decay``). Lightning counts both optimiser steps, so ``trainer.global_step``
     advances by 2 per batch. ``gan_loss``: ``bce`` (non-saturating) or ``lsgan``.
+    ``mass_weight`` adds that times the maps' total-mass error in dex
+    (``app.families.mass_loss``) to the generator's loss (0: off).
     """
 
     def __init__(
@@ -33,12 +36,15 @@ class Pix2Pix(Translator):
         epochs_constant: int = 100,
         epochs_decay: int = 100,
         gradient_clip: float = 0.0,
+        mass_weight: float = 0.0,
         **common: Any,
     ) -> None:
         super().__init__(**common)
         target_channels = self.hparams.target_channels
         if gan_loss not in ("bce", "lsgan"):
             raise ValueError(f"model.gan_loss: unknown {gan_loss!r}; choose bce or lsgan")
+        if not mass_weight >= 0:
+            raise ValueError(f"model.mass_weight must be >= 0, got {mass_weight}")
         self.automatic_optimization = False
         self.net = build_unet(net, 1, target_channels, None)
         try:
@@ -83,6 +89,10 @@ class Pix2Pix(Translator):
             self.toggle_optimizer(opt_g)
         l1 = F.l1_loss(fake, b)
         loss_g = self._gan(self.discriminator(a, fake), True) + self.hparams.l1_weight * l1
+        mass = None
+        if self.hparams.get("mass_weight", 0.0) > 0:
+            mass = mass_log_error(fake, b, self._to_physical(), self._mass_channels)
+            loss_g = loss_g + self.hparams.mass_weight * mass
         self._check_finite(loss_g, "generator loss")
         opt_g.zero_grad()
         self.manual_backward(loss_g)
@@ -96,6 +106,18 @@ class Pix2Pix(Translator):
             {"train/g_loss": loss_g, "train/d_loss": loss_d, "train/l1": l1}, prog_bar=True, batch_size=n
         )
         self.log("train/loss", l1, batch_size=n)
+        if mass is not None:
+            self.log("train/mass_error", mass, batch_size=n)
+
+    def setup(self, stage: str) -> None:
+        """The base set-up, then the target channels that ``mass_weight`` sums (refused if none)."""
+        super().setup(stage)
+        self._mass_channels = mass_channels(self.data.targets) if self.data is not None else []
+        if self.hparams.get("mass_weight", 0.0) > 0 and not self._mass_channels:
+            raise ValueError(
+                f"model.mass_weight is {self.hparams.mass_weight} but no target of {list(self.data.targets)} "
+                "is a surface density or brightness whose pixels sum to a mass; set it to 0"
+            )
 
     def on_train_epoch_end(self) -> None:
         """Steps both players' LR schedules at the epoch end."""
