@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from app.families.base import Translator, build_unet
-from app.families.mass_loss import mass_channels, mass_log_error
+from app.families.mass_loss import mass_channels, mass_dex_loss
 from app.nets import PatchDiscriminator
 from app.nets.options import UNetOptions
 
@@ -43,8 +44,9 @@ class Pix2Pix(Translator):
         target_channels = self.hparams.target_channels
         if gan_loss not in ("bce", "lsgan"):
             raise ValueError(f"model.gan_loss: unknown {gan_loss!r}; choose bce or lsgan")
-        if not mass_weight >= 0:
-            raise ValueError(f"model.mass_weight must be >= 0, got {mass_weight}")
+        if not (math.isfinite(mass_weight) and mass_weight >= 0):
+            raise ValueError(f"model.mass_weight must be finite and >= 0, got {mass_weight}")
+        self._mass_channels: list[int] = []
         self.automatic_optimization = False
         self.net = build_unet(net, 1, target_channels, None)
         try:
@@ -63,8 +65,9 @@ class Pix2Pix(Translator):
         return F.l1_loss(self.net(batch["source"]), batch["target"])
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        """Manual optimisation: one discriminator step, then one generator step (GAN + ``l1_weight``·L1);
-        logs both losses, with the L1 as ``train/loss``."""
+        """Manual optimisation: one discriminator step, then one generator step (GAN + ``l1_weight``·L1
+        + ``mass_weight``·mass error); logs both losses, with the L1 as ``train/loss`` and, when
+        ``mass_weight`` > 0, the mass error as ``train/mass_error`` [dex]."""
         opt_g, opt_d = self.optimizers()
         a, b = batch["source"], batch["target"]
         fake = self.net(a)
@@ -90,9 +93,9 @@ class Pix2Pix(Translator):
         l1 = F.l1_loss(fake, b)
         loss_g = self._gan(self.discriminator(a, fake), True) + self.hparams.l1_weight * l1
         mass = None
-        if self.hparams.get("mass_weight", 0.0) > 0:
-            mass = mass_log_error(fake, b, self._to_physical(), self._mass_channels)
-            loss_g = loss_g + self.hparams.mass_weight * mass
+        if self._mass_weight > 0:
+            mass = mass_dex_loss(fake, b, self._to_physical(), self._mass_channels)
+            loss_g = loss_g + self._mass_weight * mass
         self._check_finite(loss_g, "generator loss")
         opt_g.zero_grad()
         self.manual_backward(loss_g)
@@ -112,12 +115,16 @@ class Pix2Pix(Translator):
     def setup(self, stage: str) -> None:
         """The base set-up, then the target channels that ``mass_weight`` sums (refused if none)."""
         super().setup(stage)
-        self._mass_channels = mass_channels(self.data.targets) if self.data is not None else []
-        if self.hparams.get("mass_weight", 0.0) > 0 and not self._mass_channels:
+        self._mass_channels = mass_channels(self.data.targets)
+        if stage == "fit" and self._mass_weight > 0 and not self._mass_channels:
             raise ValueError(
-                f"model.mass_weight is {self.hparams.mass_weight} but no target of {list(self.data.targets)} "
+                f"model.mass_weight is {self._mass_weight} but no target of {list(self.data.targets)} "
                 "is a surface density or brightness whose pixels sum to a mass; set it to 0"
             )
+
+    @property
+    def _mass_weight(self) -> float:
+        return float(self.hparams.get("mass_weight", 0.0))  # absent from checkpoints before the option
 
     def on_train_epoch_end(self) -> None:
         """Steps both players' LR schedules at the epoch end."""
