@@ -7,7 +7,7 @@ physical units, and does so systematically. This loss measures the mass itself, 
 data's own inverse transforms (differentiably, in float64), for the channels whose pixels
 add up to a mass (the domains' ``profiled`` kinds: surface densities and surface brightness).
 
-It is not ``physics.mass_error``: that statistic is exact at any scale (power-of-two
+It is not ``physics.mass_log_error``: that statistic is exact at any scale (power-of-two
 mantissas, no gradient) and refuses an empty truth; a training loss needs a gradient and
 skips such maps. Pixels that the inverse transform puts at zero (below its floor, ``snap``)
 get no gradient from it, so the loss cannot refill emptied pixels.
