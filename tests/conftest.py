@@ -1,9 +1,14 @@
-"""Shared test helpers: seeded random fields and analytic maps."""
+"""Shared test helpers: seeded random fields, analytic maps and the small mock set."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+from app.data.mock_set import write_mock_set
 
 
 def gaussian_random_field(n: int, box: float, index: float, rng: np.random.Generator, amp: float = 10.0):
@@ -33,3 +38,10 @@ def disk_map(n: int, box: float, r_d: float, sigma0: float = 1e9, supersample: i
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def mock_dir(tmp_path_factory) -> Path:
+    """A mock set of 8 galaxies at 32² (seed 0), written once per test session; tests only read it."""
+    logging.getLogger("app").setLevel(logging.ERROR)
+    return write_mock_set(tmp_path_factory.mktemp("mock") / "set", galaxies=8, size=32, seed=0, progress=False)

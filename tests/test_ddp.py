@@ -5,7 +5,6 @@ players of pix2pix), and a DDP run stopped by SIGTERM mid-epoch resumes as if ne
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import socket
@@ -17,7 +16,7 @@ import lightning as L
 import pytest
 import torch
 
-from app.data import GalaxyDataModule, write_mock_set
+from app.data import GalaxyDataModule
 from app.families import Diffusion, InDI, Pix2Pix
 from validation import PhysicsCheckpoint
 
@@ -28,12 +27,6 @@ FAMILIES = {
     "diffusion": lambda: Diffusion(net=NET, lr=1e-3, steps=2, sampler="euler"),
     "pix2pix": lambda: Pix2Pix(net=NET, lr=1e-3, discriminator={"base_channels": 8, "n_layers": 2}),
 }
-
-
-@pytest.fixture(scope="module")
-def mock_dir(tmp_path_factory) -> Path:
-    logging.getLogger("app").setLevel(logging.ERROR)
-    return write_mock_set(tmp_path_factory.mktemp("mock") / "set", galaxies=8, size=32, seed=0, progress=False)
 
 
 def _fit(family: str, root: Path, mock_dir: Path, devices: int, epochs: int = 1, batches: int = 3,

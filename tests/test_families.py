@@ -18,7 +18,7 @@ import yaml
 from astropy.io import fits
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
-from app.data import GalaxyDataModule, write_mock_set
+from app.data import GalaxyDataModule
 from app.families import Diffusion, DiffusionMamba, InDI, Pix2Pix
 from app.families.callbacks import EMAAverage
 from app.nets.options import UNetOptions
@@ -34,14 +34,6 @@ FAMILIES = {
     "pix2pix": lambda: Pix2Pix(net=NET, discriminator={"base_channels": 8, "n_layers": 2}),
     "dim": lambda: DiffusionMamba(net={**NET, "mamba_d_state": 4}, steps=2, sampler="euler"),
 }
-
-
-@pytest.fixture(scope="module")
-def mock_dir(tmp_path_factory) -> Path:
-    logging.getLogger("app").setLevel(logging.ERROR)
-    return write_mock_set(
-        tmp_path_factory.mktemp("mock") / "set", galaxies=8, size=32, seed=0, progress=False
-    )
 
 
 def _dm(mock_dir: Path, **kw) -> GalaxyDataModule:

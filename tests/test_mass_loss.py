@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import pytest
 import torch
 
 from app.data import GalaxyDataModule
-from app.data.mock_set import write_mock_set
 from app.data.transforms import make_transform
 from app.families import Pix2Pix
 from app.families.mass_loss import MASS_FLOOR, mass_channels, mass_dex_loss
@@ -87,12 +85,6 @@ def test_gradient_through_a_fitted_power_transform():
 def test_only_mass_carrying_domains_are_summed():
     assert mass_channels(["hi", "temp", "gas", "bfield", "dm", "star"]) == [0, 2, 4, 5]
     assert mass_channels(["temp", "bfield"]) == []
-
-
-@pytest.fixture(scope="module")
-def mock_dir(tmp_path_factory) -> Path:
-    logging.getLogger("app").setLevel(logging.ERROR)
-    return write_mock_set(tmp_path_factory.mktemp("mock") / "set", galaxies=8, size=32, seed=0, progress=False)
 
 
 def _fit(model: Pix2Pix, mock_dir: Path, tmp_path: Path, target: str, steps: int = 2) -> L.Trainer:

@@ -3,7 +3,6 @@ and checkpoints are written atomically."""
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import time
@@ -14,18 +13,12 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from app.data import GalaxyDataModule, write_mock_set
+from app.data import GalaxyDataModule
 from app.families import Diffusion, DiffusionMamba, InDI, Pix2Pix
 from app.families.callbacks import AtomicCheckpointIO
 from validation import PhysicsCheckpoint
 
 NET = {"base_channels": 8, "channel_mults": [1, 2], "block": "residual"}
-
-
-@pytest.fixture(scope="module")
-def mock_dir(tmp_path_factory) -> Path:
-    logging.getLogger("app").setLevel(logging.ERROR)
-    return write_mock_set(tmp_path_factory.mktemp("mock") / "set", galaxies=8, size=32, seed=0, progress=False)
 
 
 class Record(Callback):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import shutil
 from pathlib import Path
@@ -12,16 +11,10 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from app.data import GalaxyDataModule, write_mock_set
+from app.data import GalaxyDataModule
 from app.families import Consistency, Diffusion, InDI, Progressive
 
 NET = {"base_channels": 8, "channel_mults": [1, 2], "block": "residual"}
-
-
-@pytest.fixture(scope="module")
-def mock_dir(tmp_path_factory) -> Path:
-    logging.getLogger("app").setLevel(logging.ERROR)
-    return write_mock_set(tmp_path_factory.mktemp("mock") / "set", galaxies=8, size=32, seed=0, progress=False)
 
 
 def _dm(mock_dir: Path, **kw) -> GalaxyDataModule:

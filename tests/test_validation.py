@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
-from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -14,7 +12,7 @@ import torch
 from conftest import gaussian_random_field
 
 import physics
-from app.data import GalaxyDataModule, write_mock_set
+from app.data import GalaxyDataModule
 from app.families import InDI
 from validation import (
     CrossCorrelationError,
@@ -150,14 +148,6 @@ def test_physics_metrics_collection_and_score():
         + float(out["gas/w1_dex"])
     )
     assert float(out["physics_score"]) == pytest.approx(expected, rel=1e-9)
-
-
-@pytest.fixture(scope="module")
-def mock_dir(tmp_path_factory) -> Path:
-    logging.getLogger("app").setLevel(logging.ERROR)
-    return write_mock_set(
-        tmp_path_factory.mktemp("mock") / "set", galaxies=8, size=32, seed=0, progress=False
-    )
 
 
 def _dm(mock_dir, **kw):
