@@ -1,11 +1,13 @@
 """What the physics metrics add to a validation epoch of the quickstart.
 
 Usage: ``python benchmarks/bench_metrics.py [--ckpt runs/quickstart/.../last.ckpt] [--repeat 3]``
+or ``python benchmarks/bench_metrics.py --family pix2pix --mapping gas:hi --ckpt runs/….ckpt``
 
-Times ``trainer.validate`` on the quickstart's data and model (InDI, dm → gas, 64²,
-``val_maps`` covering the whole validation split) three ways in one run: with the metrics,
-with the metric updates switched off (maps still generated), and without generating at
-all; reports the metrics' share of the epoch. Best of ``--repeat``.
+Times ``trainer.validate`` on the mock at 64² (default: the quickstart's model, InDI
+dm → gas; ``--family``/``--mapping``/``--ckpt`` choose another; ``val_maps`` covering the
+whole validation split) two ways in one run: with generation and metrics, and without
+generating at all; reports the share of the epoch spent inside the metrics (updates and
+compute). Best of ``--repeat``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import lightning as L
 import torch
 
 from app.data import GalaxyDataModule
-from app.families import InDI
+from app.families import InDI, Pix2Pix
+from validation import PhysicsMetrics
+
+FAMILIES = {"indi": InDI, "pix2pix": Pix2Pix}
 
 
 def _validate(model, dm) -> float:
@@ -34,16 +39,17 @@ def main() -> None:
     p.add_argument("--ckpt")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--mock-dir", default="data/mock")
+    p.add_argument("--family", choices=sorted(FAMILIES), default="indi")
+    p.add_argument("--mapping", default="dm:gas", help="source:target")
     args = p.parse_args()
     logging.disable(logging.WARNING)
-    dm = GalaxyDataModule(source="dm", targets=["gas"], size=64, batch_size=16, mock_dir=args.mock_dir,
+    source, target = args.mapping.split(":")
+    dm = GalaxyDataModule(source=source, targets=[target], size=64, batch_size=16, mock_dir=args.mock_dir,
                           mock_galaxies=80, mock_size=128, seed=0)  # fmt: skip
     dm.prepare_data()
-    model = (
-        InDI.load_from_checkpoint(args.ckpt)
-        if args.ckpt
-        else InDI(net={"block": "residual", "base_channels": 16, "channel_mults": [1, 2, 4]}, steps=4)
-    )
+    cls = FAMILIES[args.family]
+    net = {"block": "residual", "base_channels": 16, "channel_mults": [1, 2, 4]}
+    model = cls.load_from_checkpoint(args.ckpt) if args.ckpt else cls(net=net, **({"steps": 4} if cls is InDI else {}))
     model.hparams.val_maps = 10_000
     spent = {"t": 0.0}
 
@@ -57,7 +63,7 @@ def main() -> None:
         return wrapper
 
     _validate(model, dm)  # warm-up (and transforms fitted)
-    model._update_metrics = timed(model._update_metrics)
+    PhysicsMetrics.update = timed(PhysicsMetrics.update)  # the class: each validate builds its metrics anew
     model.on_validation_epoch_end = timed(model.on_validation_epoch_end)
     shares, epochs = [], []
     for _ in range(args.repeat):
@@ -69,7 +75,8 @@ def main() -> None:
     no_generation = min(_validate(model, dm) for _ in range(args.repeat))
     n = len(dm.datasets["val"])
     print(
-        f"# quickstart validation split: {n} maps of 64^2, InDI 4 steps, torch {torch.__version__}, {torch.get_num_threads()} threads"
+        f"# validation split: {n} maps of 64^2, {args.family} {source} -> {target}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
     )
     print(f"validation epoch without generating (loss only): {no_generation:7.3f} s")
     print(f"validation epoch with generation and metrics:     {min(epochs):7.3f} s (best of {args.repeat})")

@@ -7,6 +7,7 @@ them from here so that no module reaches into another's private names.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -60,17 +61,33 @@ def enclosed(t: torch.Tensor, center_px: torch.Tensor, radius_px: torch.Tensor) 
     at the pixel corners (inclusion–exclusion); pixels wholly inside or outside the circle
     count exactly 1 or 0.
     """
-    height, width = t.shape[-2:]
-    rows = torch.arange(height + 1, dtype=torch.float64, device=t.device) - height / 2
-    cols = torch.arange(width + 1, dtype=torch.float64, device=t.device) - width / 2
-    y = (rows - center_px[..., 0, None])[..., None, :, None]  # (..., 1, H+1, 1) corner rows
-    x = (cols - center_px[..., 1, None])[..., None, None, :]  # (..., 1, 1, W+1) corner columns
+    return _enclosed_in(t, _DiskGrid.of(t, center_px), radius_px)
+
+
+class _DiskGrid(tuple):
+    """Pixel-corner offsets ``y`` ``(..., 1, H+1, 1)``, ``x`` ``(..., 1, 1, W+1)`` [pixels] from the
+    circles' centre, and each pixel's nearest and farthest distance ``(..., 1, H, W)``: what
+    :func:`enclosed` needs that does not depend on the radius (built once per root search)."""
+
+    @classmethod
+    def of(cls, t: torch.Tensor, center_px: torch.Tensor) -> _DiskGrid:
+        height, width = t.shape[-2:]
+        rows = torch.arange(height + 1, dtype=torch.float64, device=t.device) - height / 2
+        cols = torch.arange(width + 1, dtype=torch.float64, device=t.device) - width / 2
+        y = (rows - center_px[..., 0, None])[..., None, :, None]
+        x = (cols - center_px[..., 1, None])[..., None, None, :]
+        yc, xc = 0.5 * (y[..., 1:, :] + y[..., :-1, :]), 0.5 * (x[..., 1:] + x[..., :-1])  # pixel centres
+        near = torch.hypot(torch.clamp(yc.abs() - 0.5, min=0.0), torch.clamp(xc.abs() - 0.5, min=0.0))
+        far = torch.hypot(yc.abs() + 0.5, xc.abs() + 0.5)
+        return cls((y, x, near, far))
+
+
+def _enclosed_in(t: torch.Tensor, grid: _DiskGrid, radius_px: torch.Tensor) -> torch.Tensor:
+    """:func:`enclosed` on a prepared :class:`_DiskGrid`."""
+    y, x, near, far = grid
     radius = radius_px[..., :, None, None]  # (..., n, 1, 1)
     area = _corner_area(y, x, radius)
     frac = area[..., 1:, 1:] - area[..., :-1, 1:] - area[..., 1:, :-1] + area[..., :-1, :-1]
-    yc, xc = 0.5 * (y[..., 1:, :] + y[..., :-1, :]), 0.5 * (x[..., 1:] + x[..., :-1])  # pixel centres
-    near = torch.hypot(torch.clamp(yc.abs() - 0.5, min=0.0), torch.clamp(xc.abs() - 0.5, min=0.0))
-    far = torch.hypot(yc.abs() + 0.5, xc.abs() + 0.5)
     frac = torch.where(far <= radius, 1.0, torch.where(near >= radius, 0.0, frac.clamp(0.0, 1.0)))
     return (t[..., None, :, :] * frac).sum(dim=(-2, -1))
 
@@ -80,32 +97,50 @@ def radius_at_fraction(
     center_px: torch.Tensor,
     r_ap: torch.Tensor,
     fractions: torch.Tensor,
-    iterations: int = 32,
+    iterations: int | None = None,
 ) -> torch.Tensor:
     """Radius ``(..., F)`` [pixels] enclosing ``fractions`` ``(F,)`` of the mass inside ``r_ap``.
 
     ``t`` ``(..., H, W)`` non-negative maps, ``center_px`` ``(..., 2)`` the centre as
     (row, col) offsets from the map centre [pixels], ``r_ap`` ``(...,)`` the aperture
     radius [pixels]. Bisection on :func:`enclosed` (``iterations`` halvings of
-    ``[0, r_ap]``). Each map is scaled by a power of two first, so huge values cannot
-    overflow the sums (and the radii are bitwise those of the unscaled map).
+    ``[0, r_ap]``; default: down to a bracket of at most 2⁻⁸ pixel), then two false-position
+    steps and a last linear interpolation inside that bracket, where the enclosed mass is
+    smooth: each step shrinks the error by about the bracket over the radius, so the result
+    agrees with a 50-step bisection to ~1e-10 pixel (tested) for 16 :func:`enclosed` calls
+    on a 64² map instead of 50. Where the enclosed mass is flat at the target (no mass in an
+    annulus) the result lies within the final bracket of the annulus' inner edge. Each map
+    is scaled by a power of two first, so huge values cannot overflow the sums (and the
+    radii are bitwise those of the unscaled map).
 
     Raises:
         ValueError: a map with no mass inside the aperture.
     """
     t = times_pow2(t, -map_exponent(t)[..., None, None])
-    total = enclosed(t, center_px, r_ap[..., None])  # (..., 1)
+    grid = _DiskGrid.of(t, center_px)
+    total = _enclosed_in(t, grid, r_ap[..., None])  # (..., 1)
     if bool((total <= 0).any()):
         raise ValueError("field has no mass inside the aperture")
     target = fractions * total  # (..., F)
+    if iterations is None:
+        iterations = 8 + max(0, math.ceil(math.log2(max(float(r_ap.max()), 1.0))))
     lo = torch.zeros_like(target)
     hi = r_ap[..., None].expand_as(target).clone()
-    for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        below = enclosed(t, center_px, mid) < target
-        lo = torch.where(below, mid, lo)
-        hi = torch.where(below, hi, mid)
-    return 0.5 * (lo + hi)
+    f_lo, f_hi = -target, total - target  # enclosed − target at the bracket's ends: < 0 and >= 0
+    for step in range(iterations + 2):
+        mid = 0.5 * (lo + hi) if step < iterations else _false_position(lo, hi, f_lo, f_hi)
+        f_mid = _enclosed_in(t, grid, mid) - target
+        below = f_mid < 0
+        lo, f_lo = torch.where(below, mid, lo), torch.where(below, f_mid, f_lo)
+        hi, f_hi = torch.where(below, hi, mid), torch.where(below, f_hi, f_mid)
+    return _false_position(lo, hi, f_lo, f_hi)
+
+
+def _false_position(lo: torch.Tensor, hi: torch.Tensor, f_lo: torch.Tensor, f_hi: torch.Tensor) -> torch.Tensor:
+    """Zero of the chord through ``(lo, f_lo)`` and ``(hi, f_hi)``, ``f_lo < 0 <= f_hi``, kept in ``[lo, hi]``."""
+    span = f_hi - f_lo
+    step = torch.where(span > 0, -f_lo / torch.where(span > 0, span, 1.0), 0.5)
+    return lo + (hi - lo) * step.clamp(0.0, 1.0)
 
 
 # ------------------------------------------------------------ pixel distributions

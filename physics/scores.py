@@ -28,6 +28,7 @@ __all__ = [
     "mass_log_error",
     "profile_error_dex",
     "r50_error",
+    "r50_errors",
     "r50_log_error",
     "relative_mass_error",
     "spectrum_log_error",
@@ -208,6 +209,19 @@ def _r50s(p: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     return torch.where(empty, 0.0, r50_p), r50_t
 
 
+def r50_errors(pred: Any, true: Any) -> tuple[Any, Any]:
+    """Both half-mass-radius errors about the map centre from one pair of R50s, ``(...,)`` each:
+    ``(R50_pred / R50_true − 1, log10 R50_pred / R50_true [dex])``.
+
+    Maps ``(..., H, W)`` must be non-negative. An all-zero prediction scores ``-1`` and
+    −10 dex (its R50 is taken as 0; the ratio in dex is floored). One bisection per map
+    serves both, which is what a validation loop that reports both should call.
+    """
+    p, t, boundary = _pair(pred, true)
+    r50_p, r50_t = _r50s(p, t)
+    return give_back(r50_p / r50_t - 1, boundary), give_back(log_power_ratio(r50_p, r50_t), boundary)
+
+
 def r50_error(pred: Any, true: Any) -> Any:
     """Relative half-mass-radius error ``R50_pred / R50_true − 1`` about the map centre, ``(...,)``.
 
@@ -215,9 +229,7 @@ def r50_error(pred: Any, true: Any) -> Any:
 
     An all-zero prediction scores ``-1`` (its R50 is taken as 0).
     """
-    p, t, boundary = _pair(pred, true)
-    r50_p, r50_t = _r50s(p, t)
-    return give_back(r50_p / r50_t - 1, boundary)
+    return r50_errors(pred, true)[0]
 
 
 def r50_log_error(pred: Any, true: Any) -> Any:
@@ -225,8 +237,7 @@ def r50_log_error(pred: Any, true: Any) -> Any:
 
     An all-zero prediction scores −10 dex (its R50 is taken as 0; the ratio is floored).
     """
-    p, t, boundary = _pair(pred, true)
-    return give_back(log_power_ratio(*_r50s(p, t)), boundary)
+    return r50_errors(pred, true)[1]
 
 
 def w1_dex(pred: Any, true: Any) -> Any:

@@ -18,6 +18,7 @@ from validation import (
     CrossCorrelationError,
     HalfMassRadiusError,
     HalfMassRadiusErrorDex,
+    HalfMassRadiusErrors,
     MassBiasDex,
     MassErrorDex,
     PhysicsCheckpoint,
@@ -57,6 +58,35 @@ def _spectral_sums(pred, true):
     k, _ = physics.mode_bins(SHAPE)
     use = (k >= 3) & (k <= 8)
     return cs.power_a.sum(0)[use], cs.power_b.sum(0)[use], cs.cross.sum(0)[use]
+
+
+def test_both_r50_columns_from_one_r50_pair_per_map(monkeypatch):
+    """``HalfMassRadiusErrors`` gives exactly the two single metrics' values, a known answer
+    for a blob widened ×2 (R50 ×2: 0.301 dex, relative 1), and the collection bisects once
+    per update for both columns."""
+    pred, true = _maps(1)
+    both = HalfMassRadiusErrors()
+    both.update(pred[:2], true[:2])
+    both.update(pred[2:], true[2:])
+    out = both.compute()
+    assert float(out["r50_dex"]) == _two_batches(HalfMassRadiusErrorDex(), pred, true)
+    assert float(out["r50_rel"]) == _two_batches(HalfMassRadiusError(), pred, true)
+    x = (torch.arange(128) + 0.5 - 64).double()  # σ = 8 and 16 px: pixelisation and the aperture cost < 1e-3 dex
+    r2 = x[:, None] ** 2 + x[None, :] ** 2
+    narrow, wide = torch.exp(-r2 / (2 * 8.0**2))[None], torch.exp(-r2 / (2 * 16.0**2))[None]
+    known = HalfMassRadiusErrors()
+    known.update(wide, narrow)
+    assert float(known.compute()["r50_dex"]) == pytest.approx(math.log10(2), abs=1e-3)
+    assert float(known.compute()["r50_rel"]) == pytest.approx(1.0, abs=5e-3)
+    calls = []
+    real = physics.r50_errors
+    monkeypatch.setattr(physics, "r50_errors", lambda p, t: calls.append(1) or real(p, t))
+    m = PhysicsMetrics(SHAPE, {"gas": ("surface_density", "solMass / kpc2")})
+    m.update(pred[:, None], true[:, None])
+    scores = m.compute()
+    assert len(calls) == 1
+    assert float(scores["gas/r50_dex"]) == pytest.approx(float(out["r50_dex"]), rel=1e-12)
+    assert float(scores["gas/r50_rel"]) == pytest.approx(float(out["r50_rel"]), rel=1e-12)
 
 
 def test_metrics_equal_physics_averaged_over_batches():

@@ -12,8 +12,7 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 from validation.domains import DOMAIN_KINDS, PROFILED_KINDS, VALUE_RANGES, Domain, value_range
 from validation.metrics import (
     CrossCorrelationError,
-    HalfMassRadiusError,
-    HalfMassRadiusErrorDex,
+    HalfMassRadiusErrors,
     MassBiasDex,
     MassErrorDex,
     PixelW1Dex,
@@ -114,8 +113,7 @@ class PhysicsMetrics(nn.Module):
             }
             if kind in PROFILED_KINDS:
                 m["profile_dex"] = ProfileErrorDex()
-                m["r50_dex"] = HalfMassRadiusErrorDex()
-                m["r50_rel"] = HalfMassRadiusError()
+                m["r50"] = HalfMassRadiusErrors()  # r50_dex and r50_rel from one R50 pair per map
             # the three spectral metrics share their states: one cross spectrum per update
             physical[_key(name)] = MetricCollection(
                 m, compute_groups=[["pk_dex", "one_minus_r", "transfer_dex"]]
