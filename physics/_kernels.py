@@ -103,13 +103,16 @@ def radius_at_fraction(
 
     ``t`` ``(..., H, W)`` non-negative maps, ``center_px`` ``(..., 2)`` the centre as
     (row, col) offsets from the map centre [pixels], ``r_ap`` ``(...,)`` the aperture
-    radius [pixels]. Bisection on :func:`enclosed` (``iterations`` halvings of
-    ``[0, r_ap]``; default: down to a bracket of at most 2⁻⁸ pixel), then two false-position
-    steps and a last linear interpolation inside that bracket, where the enclosed mass is
-    smooth: each step shrinks the error by about the bracket over the radius, so the result
-    agrees with a 50-step bisection to ~1e-10 pixel (tested) for 16 :func:`enclosed` calls
-    on a 64² map instead of 50. Where the enclosed mass is flat at the target (no mass in an
-    annulus) the result lies within the final bracket of the annulus' inner edge. Each map
+    radius [pixels]. Bisection on :func:`enclosed` (``iterations`` halvings of ``[0, R]``,
+    ``R`` the aperture or the farthest pixel corner if nearer; default: down to a bracket of
+    at most 2⁻⁸ pixel), then three false-position steps and a last chord inside that
+    bracket, where the enclosed mass is smooth: each step shrinks the error by about the
+    bracket over the radius. The answer always lies in the bisection's final bracket; where
+    the enclosed mass rises through the target it agrees with a 50-step bisection to
+    ≲ 1e-8 pixel (tested to 1e-9 on disks, a noise field and a two-clump map), for 17
+    :func:`enclosed` calls on a 64² map instead of the 33 of a 32-step bisection. Where the
+    enclosed mass is flat at the target (an empty annulus; the whole mass, for a fraction
+    of 1) the answer is the flat stretch's inner edge, bisected 32 times further. Each map
     is scaled by a power of two first, so huge values cannot overflow the sums (and the
     radii are bitwise those of the unscaled map).
 
@@ -122,17 +125,31 @@ def radius_at_fraction(
     if bool((total <= 0).any()):
         raise ValueError("field has no mass inside the aperture")
     target = fractions * total  # (..., F)
+    y, x = grid[0], grid[1]
+    corner = torch.hypot(y.abs().amax(dim=(-3, -2, -1)), x.abs().amax(dim=(-3, -2, -1)))  # farthest corner
+    top = torch.minimum(r_ap, corner)  # (...,): the enclosed mass is ``total`` there
     if iterations is None:
-        iterations = 8 + max(0, math.ceil(math.log2(max(float(r_ap.max()), 1.0))))
-    lo = torch.zeros_like(target)
-    hi = r_ap[..., None].expand_as(target).clone()
+        iterations = 8 + max(0, math.ceil(math.log2(max(float(top.max()), 1.0))))
+    lo, hi = torch.zeros_like(target), top[..., None].expand_as(target).clone()
     f_lo, f_hi = -target, total - target  # enclosed − target at the bracket's ends: < 0 and >= 0
-    for step in range(iterations + 2):
-        mid = 0.5 * (lo + hi) if step < iterations else _false_position(lo, hi, f_lo, f_hi)
+
+    def narrow(mid: torch.Tensor, move: torch.Tensor | None = None) -> None:
+        nonlocal lo, hi, f_lo, f_hi
         f_mid = _enclosed_in(t, grid, mid) - target
         below = f_mid < 0
+        above = ~below if move is None else move & ~below
+        below = below if move is None else move & below
         lo, f_lo = torch.where(below, mid, lo), torch.where(below, f_mid, f_lo)
-        hi, f_hi = torch.where(below, hi, mid), torch.where(below, f_hi, f_mid)
+        hi, f_hi = torch.where(above, mid, hi), torch.where(above, f_mid, f_hi)
+
+    for _ in range(iterations):
+        narrow(0.5 * (lo + hi))
+    flat = f_hi <= 1e-12 * total  # met on a flat stretch (up to the sums' rounding): its inner edge, 2^-32 finer
+    if bool(flat.any()):
+        for _ in range(32):
+            narrow(torch.where(flat, 0.5 * (lo + hi), hi), flat)
+    for _ in range(3):
+        narrow(_false_position(lo, hi, f_lo, f_hi))
     return _false_position(lo, hi, f_lo, f_hi)
 
 

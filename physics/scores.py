@@ -214,8 +214,9 @@ def r50_errors(pred: Any, true: Any) -> tuple[Any, Any]:
     ``(R50_pred / R50_true − 1, log10 R50_pred / R50_true [dex])``.
 
     Maps ``(..., H, W)`` must be non-negative. An all-zero prediction scores ``-1`` and
-    −10 dex (its R50 is taken as 0; the ratio in dex is floored). One bisection per map
-    serves both, which is what a validation loop that reports both should call.
+    −10 dex (its R50 is taken as 0; the ratio in dex is floored). One R50 search per map
+    (prediction and truth) serves both, which is what a validation loop that reports both
+    should call.
     """
     p, t, boundary = _pair(pred, true)
     r50_p, r50_t = _r50s(p, t)

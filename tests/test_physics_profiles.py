@@ -199,30 +199,42 @@ class TestBadInput:
 
 @pytest.mark.parametrize("n", [33, 64])
 def test_radius_at_fraction_matches_a_long_bisection(n):
-    """The bisection + interpolation root agrees with a 50-step bisection of the enclosed
-    mass (float64) to 1e-9 pixel: compact and extended disks, a noise field, and a ring whose
-    enclosed mass is flat over an annulus (the flat case stays within the final bracket)."""
+    """The bisection + false-position root agrees with a 50-step bisection of the enclosed mass
+    (float64) to 1e-9 pixel on compact and extended disks, a noise field and a two-clump map
+    whose 10 % and 90 % radii lie where the enclosed mass rises."""
     from physics._kernels import enclosed, radius_at_fraction
 
     g = torch.Generator().manual_seed(n)
     x = (torch.arange(n) + 0.5 - n / 2).double()
     r = torch.sqrt(x[:, None] ** 2 + x[None, :] ** 2)
     smooth = [torch.exp(-r / s) * (1 + torch.rand(n, n, generator=g, dtype=torch.float64)) for s in (1.0, 3.0, n / 4)]
-    maps = torch.stack([*smooth, torch.rand(n, n, generator=g, dtype=torch.float64) ** 8])
-    ring = ((r < n / 6) & (r > n / 8)).double() + (r < 1).double()
-    centre = torch.zeros(len(maps) + 1, 2, dtype=torch.float64)
-    r_ap = torch.full((len(maps) + 1,), n / 2, dtype=torch.float64)
+    clumps = ((r < n / 6) & (r > n / 8)).double() + (r < 1).double()
+    maps = torch.stack([*smooth, torch.rand(n, n, generator=g, dtype=torch.float64) ** 8, clumps])
+    centre = torch.zeros(len(maps), 2, dtype=torch.float64)
+    r_ap = torch.full((len(maps),), n / 2, dtype=torch.float64)
     fractions = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
-    all_maps = torch.cat([maps, ring[None]])
-    total = enclosed(all_maps, centre, r_ap[:, None])
-    lo, hi = torch.zeros(len(all_maps), 3, dtype=torch.float64), r_ap[:, None].repeat(1, 3)
+    total = enclosed(maps, centre, r_ap[:, None])
+    lo, hi = torch.zeros(len(maps), 3, dtype=torch.float64), r_ap[:, None].repeat(1, 3)
     for _ in range(50):
         mid = 0.5 * (lo + hi)
-        below = enclosed(all_maps, centre, mid) < fractions * total
+        below = enclosed(maps, centre, mid) < fractions * total
         lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
-    reference = 0.5 * (lo + hi)
-    got = radius_at_fraction(all_maps, centre, r_ap, fractions)
-    assert torch.allclose(got[:-1], reference[:-1], rtol=0, atol=1e-9)
-    # the ring: the core holds a few % of the mass, so 10 % lies inside the ring's annulus (smooth), and
-    # the final bracket (2^-8 px) bounds the answer on any flat stretch
-    assert torch.allclose(got[-1], reference[-1], rtol=0, atol=2.0**-8)
+    got = radius_at_fraction(maps, centre, r_ap, fractions)
+    assert torch.allclose(got, 0.5 * (lo + hi), rtol=0, atol=1e-9)
+
+
+def test_radius_at_fraction_on_a_flat_stretch_is_its_inner_edge():
+    """Where the enclosed mass is flat at the target the radius is the stretch's inner edge
+    (the infimum): a 2×2 core holding half the mass has R50 = √2 px (its far corners), and
+    the whole mass of a map is enclosed at its farthest massive pixel's far corner."""
+    from physics._kernels import radius_at_fraction
+
+    t = torch.zeros(1, 32, 32, dtype=torch.float64)
+    t[0, 15:17, 15:17] = 1.0  # the core about the map centre
+    t[0, 16, 27] = 4.0  # a clump 11.5 px right of the centre, as massive as the core
+    centre, r_ap = torch.zeros(1, 2, dtype=torch.float64), torch.full((1,), 16.0, dtype=torch.float64)
+    got = radius_at_fraction(t, centre, r_ap, torch.tensor([0.5, 1.0], dtype=torch.float64))
+    assert float(got[0, 0]) == pytest.approx(math.sqrt(2), abs=1e-9)
+    # the last sliver of the clump's pixel holds ~(δ px)² of its mass: within float64 rounding of the
+    # total once δ ≲ 1e-8 px, so the sums meet the total that much before the corner
+    assert float(got[0, 1]) == pytest.approx(math.hypot(1.0, 12.0), abs=1e-7)
