@@ -145,8 +145,10 @@ add_all([
     ("total_mass-underflows", lambda: ph.total_mass(np.full((16, 16), 1e-300), 1e-20),
      bad(r"total mass of surface_density underflows")),
     ("total_mass-pixel_size-1e200", lambda: ph.total_mass(X, 1e200), bad(r"overflows.*pixel_size")),
+    # 1e307 is no power of two: the rescaled maps differ in their last bits, and the final chord of the
+    # root search (``physics._kernels.radius_at_fraction``) passes that on (≲ 10 ulp)
     ("half_mass_radius-1e307", lambda: ph.half_mass_radius(D * 1e307, 1.0),
-     value(ph.half_mass_radius(D, 1.0), rel=1e-15)),
+     value(ph.half_mass_radius(D, 1.0), rel=1e-14)),
     ("radial_profile-1e307", lambda: ph.radial_profile(np.full((16, 16), 1e307), 1.0).value, value(1e307)),
     ("find_center-com-1e308", lambda: ph.find_center(np.roll(D, 3, axis=0) * 1e308, 1.0),
      value(ph.find_center(np.roll(D, 3, axis=0), 1.0), atol=1e-12)),
