@@ -84,8 +84,11 @@ class _PixelsByDistance(NamedTuple):
     ``(..., P)`` with ``P = H·W``: ``d`` [pixels], the values, their running sums ``cum``
     ``(..., P+1)`` (``cum[i]`` = sum of the ``i`` nearest), the pixel's corner offsets
     ``y0 < y1``, ``x0 < x1`` and nearest / farthest distances [pixels]. Built once per root
-    search: :meth:`enclosed` then works on the pixels a circle can cross, a ring about ``2√2``
-    pixels wide, instead of the whole map."""
+    search: :meth:`enclosed` then works on the pixels a circle can cross (centres within
+    √2/2 pixel of it, a ring √2 pixels wide) instead of the whole map. Where the circle
+    misses none of the ring's mass (a flat stretch of the enclosed mass) the sum is the
+    running sum to the ring's outer edge: one fixed value along the stretch, exactly the
+    total once the circle holds all the mass, so a root search can find the stretch's edge."""
 
     d: torch.Tensor
     t: torch.Tensor
@@ -100,10 +103,12 @@ class _PixelsByDistance(NamedTuple):
     @classmethod
     def of(cls, t: torch.Tensor, center_px: torch.Tensor) -> _PixelsByDistance:
         height, width = t.shape[-2:]
+        shape = (*torch.broadcast_shapes(t.shape[:-2], center_px.shape[:-1]), height, width)
         rows = torch.arange(height, dtype=torch.float64, device=t.device) + 0.5 - height / 2
         cols = torch.arange(width, dtype=torch.float64, device=t.device) + 0.5 - width / 2
-        yc = (rows - center_px[..., 0, None])[..., :, None].expand(*t.shape).flatten(-2)
-        xc = (cols - center_px[..., 1, None])[..., None, :].expand(*t.shape).flatten(-2)
+        yc = (rows - center_px[..., 0, None])[..., :, None].expand(shape).flatten(-2)
+        xc = (cols - center_px[..., 1, None])[..., None, :].expand(shape).flatten(-2)
+        t = t.expand(shape)
         d = torch.hypot(yc, xc)
         d, order = torch.sort(d, dim=-1, stable=True)
         yc, xc = yc.gather(-1, order), xc.gather(-1, order)
@@ -116,9 +121,10 @@ class _PixelsByDistance(NamedTuple):
     def enclosed(self, radius_px: torch.Tensor) -> torch.Tensor:
         """:func:`enclosed` at ``radius_px`` ``(..., n)`` → ``(..., n)``: the pixels wholly inside from
         the running sums, the ring the circles can cross pixel by pixel (exact fractions)."""
+        radius_px = radius_px.expand(*self.d.shape[:-1], radius_px.shape[-1])
         start = torch.searchsorted(self.d, radius_px - _HALF_DIAGONAL)  # nearer pixels are wholly inside
         stop = torch.searchsorted(self.d, radius_px + _HALF_DIAGONAL)  # farther ones wholly outside
-        inside = self.cum.gather(-1, start)
+        inside, upto = self.cum.gather(-1, start), self.cum.gather(-1, stop)
         width = int((stop - start).max()) if stop.numel() else 0
         if width == 0:
             return inside
@@ -135,7 +141,11 @@ class _PixelsByDistance(NamedTuple):
         frac = _corner_area(y1, x1, r) - _corner_area(y0, x1, r) - _corner_area(y1, x0, r) + _corner_area(y0, x0, r)
         near, far = take(self.near), take(self.far)
         frac = torch.where(far <= r, 1.0, torch.where(near >= r, 0.0, frac.clamp(0.0, 1.0)))
-        return inside + torch.where(use, take(self.t) * frac, 0.0).sum(-1)
+        t = torch.where(use, take(self.t), 0.0)
+        missed = (t * (1.0 - frac)).sum(-1)
+        # where the circle misses nothing of the ring the sum is the running sum to the ring's outer
+        # edge: one fixed value along a flat stretch, exactly the total once the circle holds it all
+        return torch.where(missed > 0, inside + (t * frac).sum(-1), upto)
 
 
 def radius_at_fraction(
@@ -159,7 +169,9 @@ def radius_at_fraction(
     ≲ 1e-8 pixel (tested to 1e-9 on disks, a noise field and a two-clump map), in 17
     evaluations on a 64² map instead of the 33 of a 32-step bisection. Where the
     enclosed mass is flat at the target (an empty annulus; the whole mass, for a fraction
-    of 1) the answer is the flat stretch's inner edge, bisected 32 times further. Each map
+    of 1) the answer is the flat stretch's inner edge, bisected 32 times further (for a
+    fraction of 1 to ~1e-6 pixel: the last sliver of a faint edge pixel is below the sums'
+    rounding; tested against a 50-step bisection of :func:`enclosed`). Each map
     is scaled by a power of two first, so huge values cannot overflow the sums (and the
     radii are bitwise those of the unscaled map).
 
