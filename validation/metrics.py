@@ -188,7 +188,7 @@ class HalfMassRadiusErrors(Metric):
     |log10 R50_pred/R50_true| [dex], "r50_rel": mean |R50_pred/R50_true − 1|}``.
 
     The same numbers as ``HalfMassRadiusErrorDex`` and ``HalfMassRadiusError`` at half their
-    cost together (the bisection for R50 is most of a validation's metric time); sum states,
+    cost together (the R50 search is most of the metrics' time); sum states,
     so bootstrap resampling and DDP reduction are exact.
     """
 
