@@ -145,6 +145,9 @@ def main() -> None:
         cmd += " --mappings " + " ".join(args.mappings)
     if args.families:
         cmd += f" --families {' '.join(args.families)} --minutes {args.minutes:g}"
+    for name in ("galaxies", "mock_size", "seed", "twins", "n_boot"):  # the data and references, when not the defaults
+        if getattr(args, name) != parser.get_default(name):
+            cmd += f" --{name.replace('_', '-')} {getattr(args, name)}"
     if args.out:
         cmd += f" --out {args.out}" + (f" --section {args.section}" if args.section != "ladder" else "")
     footer = [f"Measured with `{cmd}` in {elapsed / 60:.1f} min on {platform.machine()} "
