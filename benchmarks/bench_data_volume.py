@@ -22,22 +22,12 @@ import logging
 
 import numpy as np
 import torch
-from fidelity_families import MOCK_DIR, load_recipe  # sibling module (run from benchmarks/)
+from fidelity_families import load_recipe, split_data  # sibling module (run from benchmarks/)
 
-from app.data import GalaxyDataModule
 from app.evaluation import predict_maps, report_data
 from validation.report_scores import ReportData, score_prediction
 
 PARTS = ("physics_score", "pk_dex", "one_minus_r", "mass_dex", "profile_dex", "w1_dex")
-
-
-def _data(source: str, target: str, galaxies: int, state: dict | None = None) -> GalaxyDataModule:
-    dm = GalaxyDataModule(source=source, targets=[target], size=64, seed=0, mock_dir=MOCK_DIR, mock_galaxies=galaxies)
-    if state is not None:
-        dm.load_state_dict(state)  # the checkpoint's fitted transforms
-    dm.prepare_data()
-    dm.setup("test")
-    return dm
 
 
 def _subset(data: ReportData, keep: np.ndarray) -> ReportData:
@@ -67,7 +57,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     source, target = args.mapping.split(":")
     cls, _, _ = load_recipe(args.family, args.mapping)
-    base = _data(source, target, args.galaxies)
+    base = split_data(source, target, 64, {"mock_galaxies": args.galaxies})
     data = report_data(base.contract(), "test", n_twins=1)
     keep = np.array([int(str(g).rsplit("-", 1)[-1]) >= args.unseen_from for g in data.galaxy])
     if not keep.any():
@@ -85,7 +75,7 @@ def main() -> None:
         name, _, path = entry.partition("=")
         saved = torch.load(path, map_location="cpu", weights_only=False)
         model = cls.load_from_checkpoint(path, map_location="cpu").eval()
-        own = _data(source, target, args.galaxies, saved.get(type(base).__qualname__))
+        own = split_data(source, target, 64, {"mock_galaxies": args.galaxies}, saved.get(type(base).__qualname__))
         show(name, predict_maps(model, own.contract(), own.maps("test")).physical.numpy()[keep])
 
 

@@ -36,10 +36,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import yaml
-from fidelity_families import MOCK_DIR, dotted, load_recipe, merge  # sibling module (run from benchmarks/)
+from fidelity_families import (  # sibling module (run from benchmarks/)
+    dotted,
+    load_recipe,
+    merge,
+    split_data,
+)
 from matplotlib.ticker import FuncFormatter
 
-from app.data import GalaxyDataModule
 from app.data.references import mock_seed, render_twins
 from app.evaluation import predict_maps, report_data
 from validation.report_figures import DPI
@@ -68,18 +72,6 @@ def ensemble_pk(curves: list[dict[str, np.ndarray]], size: int) -> float:
     p = np.mean([c["p_pred"] for c in curves], axis=0)
     use = band(k, size)
     return float(np.abs(np.log10(p[use] / curves[0]["p_true"][use])).mean())
-
-
-def _data(source: str, target: str, size: int, data_args: dict[str, Any], state: dict | None = None):
-    """The test split's data module; ``state``: a checkpoint's data state (its fitted transforms)."""
-    dm = GalaxyDataModule(
-        source=source, targets=[target], size=size, seed=0, **{"mock_dir": MOCK_DIR, **data_args}
-    )
-    if state is not None:
-        dm.load_state_dict(state)
-    dm.prepare_data()
-    dm.setup("test")
-    return dm
 
 
 def _samples(model, dm, maps, data, setting: dict[str, Any], args) -> tuple[list[dict[str, np.ndarray]], str]:
@@ -124,7 +116,7 @@ def main() -> None:
     cls, _, data_args = load_recipe(args.family, args.mapping)
     data_args = merge(data_args, dotted(args.data))
     source, target = args.mapping.split(":")
-    dm = _data(source, target, args.size, data_args)
+    dm = split_data(source, target, args.size, data_args)
     maps = dm.maps("test")
     data = report_data(dm.contract(), "test", n_twins=16)
     true = data.target[:, 0]
@@ -144,7 +136,7 @@ def main() -> None:
         name, path = (head, tail) if sep and "/" not in head and not head.endswith(".ckpt") else ("", entry)
         saved = torch.load(path, map_location="cpu", weights_only=False)
         model = cls.load_from_checkpoint(path, map_location="cpu").eval()
-        own = _data(source, target, args.size, data_args, saved.get(type(dm).__qualname__))  # its transforms
+        own = split_data(source, target, args.size, data_args, saved.get(type(dm).__qualname__))  # its transforms
         own_maps = own.maps("test")
         for setting in grid(args.grid):
             label = ", ".join([name] * bool(name) + [f"{k}={v}" for k, v in setting.items()]) or "recipe"

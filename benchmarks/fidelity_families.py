@@ -30,7 +30,7 @@ from app.evaluation import predict_maps, report_data
 from validation import PhysicsCheckpoint
 from validation.report_scores import score_prediction
 
-__all__ = ["MOCK_DIR", "TestTrace", "dotted", "load_recipe", "merge", "spearman", "train_and_score"]
+__all__ = ["MOCK_DIR", "TestTrace", "dotted", "load_recipe", "merge", "spearman", "split_data", "train_and_score"]
 
 RECIPES = Path(__file__).resolve().parents[1] / "configs" / "fidelity"
 #: the repository's mock folder (as ``python -m app`` uses from the root), wherever a bench runs from
@@ -79,6 +79,19 @@ def load_recipe(family: str, mapping: str | None = None) -> tuple[type, dict[str
     module, _, name = spec["class_path"].rpartition(".")
     data = (doc.get("data") or {}).get("init_args", {})
     return getattr(importlib.import_module(module), name), dict(spec.get("init_args", {})), dict(data)
+
+
+def split_data(
+    source: str, target: str, size: int, data_args: dict[str, Any], state: dict | None = None
+) -> GalaxyDataModule:
+    """The mock's data module set up for its test split (``data_args`` over the built-in mock);
+    ``state``: a checkpoint's data state, i.e. the transforms that model was trained with."""
+    dm = GalaxyDataModule(source=source, targets=[target], size=size, seed=0, **{"mock_dir": MOCK_DIR, **data_args})
+    if state is not None:
+        dm.load_state_dict(state)
+    dm.prepare_data()
+    dm.setup("test")
+    return dm
 
 
 def spearman(a: list[float], b: list[float]) -> float:

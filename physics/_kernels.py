@@ -59,21 +59,10 @@ def enclosed(t: torch.Tensor, center_px: torch.Tensor, radius_px: torch.Tensor) 
     square), so a uniform field gives exactly ``π R²`` for a circle inside the map and the
     pixel-centre staircase is gone. The fraction comes from the signed disk-quadrant area
     at the pixel corners (inclusion–exclusion); pixels wholly inside or outside the circle
-    count exactly 1 or 0.
+    count exactly 1 or 0. The sum runs over the ring of pixels the circle can cross, with
+    running sums for those wholly inside (:class:`_PixelsByDistance`).
     """
-    height, width = t.shape[-2:]
-    rows = torch.arange(height + 1, dtype=torch.float64, device=t.device) - height / 2
-    cols = torch.arange(width + 1, dtype=torch.float64, device=t.device) - width / 2
-    y = (rows - center_px[..., 0, None])[..., None, :, None]  # (..., 1, H+1, 1) corner rows
-    x = (cols - center_px[..., 1, None])[..., None, None, :]  # (..., 1, 1, W+1) corner columns
-    radius = radius_px[..., :, None, None]  # (..., n, 1, 1)
-    area = _corner_area(y, x, radius)
-    frac = area[..., 1:, 1:] - area[..., :-1, 1:] - area[..., 1:, :-1] + area[..., :-1, :-1]
-    yc, xc = 0.5 * (y[..., 1:, :] + y[..., :-1, :]), 0.5 * (x[..., 1:] + x[..., :-1])  # pixel centres
-    near = torch.hypot(torch.clamp(yc.abs() - 0.5, min=0.0), torch.clamp(xc.abs() - 0.5, min=0.0))
-    far = torch.hypot(yc.abs() + 0.5, xc.abs() + 0.5)
-    frac = torch.where(far <= radius, 1.0, torch.where(near >= radius, 0.0, frac.clamp(0.0, 1.0)))
-    return (t[..., None, :, :] * frac).sum(dim=(-2, -1))
+    return _PixelsByDistance.of(t, center_px).enclosed(radius_px)
 
 
 _HALF_DIAGONAL = 0.7072  # > √2/2: a pixel whose centre is this far inside (outside) a circle is wholly in (out)

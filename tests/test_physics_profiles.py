@@ -197,13 +197,34 @@ class TestBadInput:
             ph.radius_enclosing(np.ones((8, 8)), 1.5, 1.0)
 
 
+def _grid_enclosed(t, centre, radius):
+    """Reference: the exact-overlap enclosed mass summed over every pixel of the map (the
+    disk-quadrant areas at all (H+1)×(W+1) corners, inclusion–exclusion), float64."""
+    from physics._kernels import _corner_area
+
+    height, width = t.shape[-2:]
+    rows = torch.arange(height + 1, dtype=torch.float64) - height / 2
+    cols = torch.arange(width + 1, dtype=torch.float64) - width / 2
+    y = (rows - centre[..., 0, None])[..., None, :, None]
+    x = (cols - centre[..., 1, None])[..., None, None, :]
+    r = radius[..., :, None, None]
+    area = _corner_area(y, x, r)
+    frac = area[..., 1:, 1:] - area[..., :-1, 1:] - area[..., 1:, :-1] + area[..., :-1, :-1]
+    yc, xc = 0.5 * (y[..., 1:, :] + y[..., :-1, :]), 0.5 * (x[..., 1:] + x[..., :-1])
+    near = torch.hypot(torch.clamp(yc.abs() - 0.5, min=0.0), torch.clamp(xc.abs() - 0.5, min=0.0))
+    far = torch.hypot(yc.abs() + 0.5, xc.abs() + 0.5)
+    frac = torch.where(far <= r, 1.0, torch.where(near >= r, 0.0, frac.clamp(0.0, 1.0)))
+    return (t[..., None, :, :] * frac).sum(dim=(-2, -1))
+
+
 @pytest.mark.parametrize("n", [33, 64])
 def test_radius_at_fraction_matches_a_long_bisection(n):
     """The bisection + false-position root agrees with a 50-step bisection of the enclosed mass
     (float64) to 1e-9 pixel on compact and extended disks, a noise field and a two-clump map
     whose 10 % and 90 % radii lie where the enclosed mass rises."""
-    from physics._kernels import enclosed, radius_at_fraction
+    from physics._kernels import radius_at_fraction
 
+    enclosed = _grid_enclosed
     g = torch.Generator().manual_seed(n)
     x = (torch.arange(n) + 0.5 - n / 2).double()
     r = torch.sqrt(x[:, None] ** 2 + x[None, :] ** 2)
@@ -245,7 +266,9 @@ def test_enclosed_on_the_crossed_ring_equals_the_whole_grid(shape):
     """The root search's enclosed mass (running sums for the pixels wholly inside, exact
     fractions on the ring of pixels a circle can cross) equals the whole-grid kernel to 1e-13
     relative: random maps, off-centre circles, radii 0, 1e-3 px, inside and beyond the map."""
-    from physics._kernels import _PixelsByDistance, enclosed
+    from physics._kernels import _PixelsByDistance
+
+    enclosed = _grid_enclosed
 
     g = torch.Generator().manual_seed(sum(shape))
     t = torch.rand(5, *shape, generator=g, dtype=torch.float64)
@@ -262,8 +285,9 @@ def test_radius_at_fraction_whole_mass_of_compact_blobs_and_several_centres():
     """R100 (a fraction of 1: the enclosed mass is flat beyond the blob) of compact blobs whose
     edge pixels may be faint equals a 50-step bisection on the whole-grid kernel to 1e-6 px;
     several centres on one map give each centre's own radius."""
-    from physics._kernels import enclosed, radius_at_fraction
+    from physics._kernels import radius_at_fraction
 
+    enclosed = _grid_enclosed
     rng = np.random.default_rng(39)
     yy, xx = np.mgrid[:48, :48]
     blobs = []
