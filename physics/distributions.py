@@ -67,7 +67,7 @@ def pixel_distribution(
         e = torch.linspace(lo, hi, bins + 1, dtype=torch.float64, device=t.device)
     n_bins = e.numel() - 1
     logs = torch.log10(torch.where(positive, t, 1.0))
-    idx = torch.searchsorted(e, logs.contiguous(), right=True) - 1
+    idx = _bin_index(logs, e)
     idx = torch.where(logs == e[-1], n_bins - 1, idx)  # include the right edge
     valid = positive & (idx >= 0) & (idx < n_bins)
     batch = t.shape[:-2]
@@ -85,6 +85,24 @@ def pixel_distribution(
         counts=give_back(counts, boundary),
         zero_fraction=give_back(zero_fraction.to(torch.float64), boundary),
     )
+
+
+def _bin_index(values: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """``searchsorted(edges, values, right=True) − 1``: the bin of each value, −1 below the first
+    edge, ``n`` at or above the last (``n`` bins). Evenly spaced edges (``torch.linspace``) are
+    indexed arithmetically, then moved by one bin where rounding put a value next to its bin
+    (tested equal to ``searchsorted`` on values at and around every edge); other edges are searched."""
+    n = edges.numel() - 1
+    lo, hi = edges[0], edges[-1]
+    step = (hi - lo) / n
+    even = torch.linspace(float(lo), float(hi), n + 1, dtype=edges.dtype, device=edges.device)
+    if not bool(((edges - even).abs() <= 1e-9 * step).all()):
+        return torch.searchsorted(edges, values.contiguous(), right=True) - 1
+    guess = torch.floor((values - lo) / step).clamp(-1, n).to(torch.int64)
+    inf = torch.full((1,), torch.inf, dtype=edges.dtype, device=edges.device)
+    padded = torch.cat([-inf, edges, inf])  # padded[i + 1] = edges[i]
+    guess = torch.where(values < padded[guess + 1], guess - 1, guess)  # edges[guess] > value: one down
+    return torch.where(values >= padded[guess + 2], guess + 1, guess).clamp(max=n)  # edges[guess + 1] <= value: up
 
 
 def wasserstein_1(a: Any, b: Any, *, log: bool = True, per_map: bool = False) -> Any:

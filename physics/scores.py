@@ -18,7 +18,7 @@ import torch
 
 from physics._arrays import Boundary, as_map, check_same_shape, give_back
 from physics._finite import map_exponent, require_finite, times_pow2
-from physics._kernels import enclosed, paired_distance, radius_at_fraction
+from physics._kernels import paired_distance, radius_at_fraction
 from physics._power import binned, prepare
 from physics.binned import POWER_RATIO_FLOOR, correlation_from_power, guarded_ratio, log_power_ratio
 from physics.profiles import find_center, radial_profile
@@ -197,16 +197,17 @@ def profile_error_dex(pred: Any, true: Any, *, floor: float = 1e-3, center: str 
 
 
 def _r50s(p: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(R50_pred, R50_true)`` [pixels] about the map centre; ``R50_pred`` is 0 for an all-zero prediction."""
+    """``(R50_pred, R50_true)`` [pixels] about the map centre, from one root search over both;
+    ``R50_pred`` is 0 for a prediction with no mass in the aperture."""
     if bool((t < 0).any()) or bool((p < 0).any()):
         raise ValueError("pred and true must be non-negative for R50")
     c = torch.zeros(*t.shape[:-2], 2, dtype=torch.float64, device=t.device)
     r_ap = torch.full(t.shape[:-2], min(t.shape[-2:]) / 2, dtype=torch.float64, device=t.device)
     half = torch.tensor([0.5], dtype=torch.float64, device=t.device)
-    r50_t = radius_at_fraction(t, c, r_ap, half)[..., 0]
-    empty = enclosed(times_pow2(p, -map_exponent(p)[..., None, None]), c, r_ap[..., None])[..., 0] <= 0
-    r50_p = radius_at_fraction(torch.where(empty[..., None, None], t, p), c, r_ap, half)[..., 0]
-    return torch.where(empty, 0.0, r50_p), r50_t
+    r50_p, r50_t = radius_at_fraction(torch.stack([p, t]), c, r_ap, half, empty_ok=True)[..., 0]
+    if bool(r50_t.isnan().any()):
+        raise ValueError("true has no mass inside the aperture: its R50 is undefined")
+    return torch.nan_to_num(r50_p, nan=0.0), r50_t
 
 
 def r50_errors(pred: Any, true: Any) -> tuple[Any, Any]:

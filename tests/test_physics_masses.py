@@ -69,6 +69,26 @@ def test_pixel_distribution_and_zero_fraction(rng):
         ph.pixel_distribution(x)
 
 
+@pytest.mark.parametrize("edges", [(-1.0, 12.0, 401), (0.0, 1.0, 7), (-3.0, 3.0, 2)])
+def test_histogram_bins_equal_searchsorted_at_and_around_every_edge(edges):
+    """Evenly spaced edges are indexed arithmetically (``physics.distributions._bin_index``): the
+    bins equal ``searchsorted(right=True) − 1`` for values on every edge, one ulp either side,
+    random values and far outside; uneven edges take the search itself."""
+    from physics.distributions import _bin_index
+
+    e = torch.linspace(*edges, dtype=torch.float64)
+    g = torch.Generator().manual_seed(len(e))
+    v = torch.cat([
+        e, torch.nextafter(e, e + 1), torch.nextafter(e, e - 1),
+        torch.rand(20_000, generator=g, dtype=torch.float64) * 2 * (e[-1] - e[0]) + 1.5 * e[0] - 0.5 * e[-1],
+        torch.tensor([-1e300, 1e300, -math.inf, math.inf], dtype=torch.float64),
+    ])  # fmt: skip
+    assert torch.equal(_bin_index(v, e), torch.searchsorted(e, v, right=True) - 1)
+    uneven = torch.tensor([0.0, 1.0, 3.0, 7.0], dtype=torch.float64)
+    w = torch.rand(1000, generator=g, dtype=torch.float64) * 9 - 1
+    assert torch.equal(_bin_index(w, uneven), torch.searchsorted(uneven, w, right=True) - 1)
+
+
 def test_wasserstein_between_gaussians(rng):
     a = rng.normal(0.0, 1.0, size=(1, 400_000))
     b = rng.normal(0.3, 1.0, size=(1, 400_000))

@@ -15,6 +15,7 @@ from validation.metrics import (
     RelativeMassError,
     TransferFunctionError,
 )
+from validation.ssim import StructuralSimilarity
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -31,6 +32,7 @@ __all__ = [
     "PowerSpectrumError",
     "ProfileErrorDex",
     "RelativeMassError",
+    "StructuralSimilarity",
     "TransferFunctionError",
     "physics_score",
 ]

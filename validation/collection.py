@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 from torchmetrics import MeanSquaredError, MetricCollection
-from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+from torchmetrics.image import PeakSignalNoiseRatio
 
 from validation.domains import DOMAIN_KINDS, PROFILED_KINDS, VALUE_RANGES, Domain, value_range
 from validation.metrics import (
@@ -21,6 +21,7 @@ from validation.metrics import (
     RelativeMassError,
     TransferFunctionError,
 )
+from validation.ssim import StructuralSimilarity
 
 __all__ = ["DEFAULT_WEIGHTS", "UNITS", "VALUE_RANGES", "PhysicsMetrics", "physics_score"]
 
@@ -122,7 +123,7 @@ class PhysicsMetrics(nn.Module):
                 {
                     "mse": MeanSquaredError(),
                     "psnr": PeakSignalNoiseRatio(data_range=data_range),
-                    "ssim": StructuralSimilarityIndexMeasure(data_range=data_range),
+                    "ssim": StructuralSimilarity(data_range=data_range),  # torchmetrics' SSIM, separable window
                 },
                 compute_groups=False,
             )
