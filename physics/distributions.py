@@ -91,7 +91,8 @@ def _bin_index(values: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     """``searchsorted(edges, values, right=True) − 1``: the bin of each value, −1 below the first
     edge, ``n`` at or above the last (``n`` bins). Evenly spaced edges (``torch.linspace``) are
     indexed arithmetically, then moved by one bin where rounding put a value next to its bin
-    (tested equal to ``searchsorted`` on values at and around every edge); other edges are searched."""
+    (tested equal to ``searchsorted`` on values at and around every edge and ±∞); other edges are
+    searched. ``values`` must not be NaN (the maps are checked finite before)."""
     n = edges.numel() - 1
     lo, hi = edges[0], edges[-1]
     step = (hi - lo) / n

@@ -172,6 +172,12 @@ class TestScores:
         assert ph.spectrum_log_error(z, t) == pytest.approx(10.0)
         assert ph.correlation_error(z, t) == pytest.approx(1.0)
         assert ph.r50_error(z, t) == pytest.approx(-1.0)
+        # in a batch the empty prediction scores -1 and the others are untouched by it
+        both = ph.r50_error(np.stack([z, 0.5 * t, disk_map(32, 50.0, 4.0)]), np.stack([t, t, t]))
+        assert both[0] == pytest.approx(-1.0) and both[1] == pytest.approx(0.0, abs=1e-12)
+        assert both[2] == pytest.approx(ph.r50_error(disk_map(32, 50.0, 4.0), t), abs=1e-12) and both[2] > 0
+        with pytest.raises(ValueError, match="true has no mass inside the aperture"):
+            ph.r50_error(t, z)
         with pytest.raises(ValueError, match="true has non-positive total"):
             ph.relative_mass_error(t, z)
         with pytest.raises(ValueError, match="pred has no positive pixels"):

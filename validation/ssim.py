@@ -47,8 +47,7 @@ def ssim_per_map(
     range ``L`` of the (normalised) values."""
     if pred.shape != true.shape or pred.ndim != 4:
         raise ValueError(f"SSIM: pred and true must be (N, C, H, W) of one shape, got {tuple(pred.shape)}, {tuple(true.shape)}")
-    if not (math.isfinite(data_range) and data_range > 0):
-        raise ValueError(f"SSIM: data_range must be finite and > 0, got {data_range}")
+    _check_range(data_range)
     height, width = pred.shape[-2:]
     a_h = blur_matrix(height, sigma, pred.dtype, pred.device)
     a_w = blur_matrix(width, sigma, pred.dtype, pred.device)
@@ -63,6 +62,11 @@ def ssim_per_map(
     return index.reshape(index.shape[0], -1).mean(-1)
 
 
+def _check_range(data_range: float) -> None:
+    if not (math.isfinite(data_range) and data_range > 0):
+        raise ValueError(f"SSIM: data_range must be finite and > 0, got {data_range}")
+
+
 class StructuralSimilarity(Metric):
     """Mean SSIM over every map pair seen (:func:`ssim_per_map`; higher is better, 1 at best).
 
@@ -74,8 +78,7 @@ class StructuralSimilarity(Metric):
 
     def __init__(self, data_range: float, sigma: float = 1.5, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if not (math.isfinite(data_range) and data_range > 0):
-            raise ValueError(f"SSIM: data_range must be finite and > 0, got {data_range}")
+        _check_range(data_range)
         self.data_range, self.sigma = float(data_range), float(sigma)
         self.add_state("similarity", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("maps", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
