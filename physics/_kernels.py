@@ -74,9 +74,8 @@ class _PixelsByDistance(NamedTuple):
     ``(..., P+1)`` (``cum[i]`` = sum of the ``i`` nearest), the pixel's corner offsets
     ``y0 < y1``, ``x0 < x1`` and nearest / farthest distances [pixels]; where every map has
     one centre the geometry (``d``, the offsets, the distances) is one map's, ``(P,)``, sorted
-    once. Built once per root
-    search: :meth:`enclosed` then works on the pixels a circle can cross (centres within
-    √2/2 pixel of it, a ring √2 pixels wide) instead of the whole map. Where the circle
+    once. Built once per root search: :meth:`enclosed` then works on the pixels a circle can
+    cross (centres within √2/2 pixel of it, a ring √2 pixels wide) instead of the whole map. Where the circle
     misses none of the ring's mass (a flat stretch of the enclosed mass) the sum is the
     running sum to the ring's outer edge: one fixed value along the stretch, exactly the
     total once the circle holds all the mass, so a root search can find the stretch's edge."""
@@ -187,14 +186,16 @@ def radius_at_fraction(
 
     The answer always lies in the final bracket; where the enclosed mass rises through the
     target it agrees with a 50-step bisection to ≲ 1e-8 pixel (tested to 1e-9 on disks, a
-    noise field, a two-clump map and a sparse map), in 9 calls of the enclosed mass (22
+    noise field, a two-clump map and sparse maps), in 9 calls of the enclosed mass (22
     radii) whatever the map's size; plain bisection from the aperture needs 17 calls (17
-    radii) on a 64² map, and each call's fixed cost dominates on a CPU. Where the enclosed mass is flat at the target (an empty annulus; the
-    whole mass, for a fraction of 1) the answer is the flat stretch's inner edge, narrowed
-    2⁻³² further, to within the sums' rounding: a circle δ px short of a pixel's far corner
-    misses ~δ² of it, below float64 resolution once δ ≲ 1e-8 px (tested to 1e-7 px for
-    fractions of ½ and 1, and against a 50-step bisection of :func:`enclosed` to 1e-6 px). Each map is scaled by a power of two first, so huge
-    values cannot overflow the sums (and the radii are bitwise those of the unscaled map).
+    radii) on a 64² map, and each call's fixed cost dominates on a CPU. Where the enclosed
+    mass is flat at the target (an empty annulus; the whole mass, for a fraction of 1) the
+    answer is the flat stretch's inner edge, narrowed 2⁻³² further, to within the sums'
+    rounding: a circle δ px short of a pixel's far corner misses ~δ² of it, below float64
+    resolution once δ ≲ 1e-8 px (tested to 1e-7 px for fractions of ½ and 1, and against a
+    50-step bisection of :func:`enclosed` to 1e-6 px). Each map is scaled by a power of two
+    first, so huge values cannot overflow the sums (and the radii are bitwise those of the
+    unscaled map).
 
     Raises:
         ValueError: a map with no mass inside the aperture (with ``empty_ok``, its radii are
