@@ -217,6 +217,19 @@ def _grid_enclosed(t, centre, radius):
     return (t[..., None, :, :] * frac).sum(dim=(-2, -1))
 
 
+def _bisected_radius(t, centre, r_ap, fractions, steps):
+    """Reference root: ``steps`` bisections of ``[0, r_ap]`` on the whole-grid enclosed mass for each
+    of ``fractions`` ``(F,)`` of the mass inside ``r_ap`` → ``(..., F)`` [pixels], float64."""
+    total = _grid_enclosed(t, centre, r_ap[..., None])
+    lo = torch.zeros(*r_ap.shape, len(fractions), dtype=torch.float64)
+    hi = r_ap[..., None].expand_as(lo).clone()
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        below = _grid_enclosed(t, centre, mid) < fractions * total
+        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+    return 0.5 * (lo + hi)
+
+
 @pytest.mark.parametrize("n", [33, 64])
 def test_radius_at_fraction_matches_a_long_bisection(n):
     """The root search (first bracket, multisection, false position) agrees with a 50-step
@@ -225,7 +238,6 @@ def test_radius_at_fraction_matches_a_long_bisection(n):
     90 % radii lie where the enclosed mass rises."""
     from physics._kernels import radius_at_fraction
 
-    enclosed = _grid_enclosed
     g = torch.Generator().manual_seed(n)
     x = (torch.arange(n) + 0.5 - n / 2).double()
     r = torch.sqrt(x[:, None] ** 2 + x[None, :] ** 2)
@@ -236,14 +248,8 @@ def test_radius_at_fraction_matches_a_long_bisection(n):
     centre = torch.zeros(len(maps), 2, dtype=torch.float64)
     r_ap = torch.full((len(maps),), n / 2, dtype=torch.float64)
     fractions = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
-    total = enclosed(maps, centre, r_ap[:, None])
-    lo, hi = torch.zeros(len(maps), 3, dtype=torch.float64), r_ap[:, None].repeat(1, 3)
-    for _ in range(50):
-        mid = 0.5 * (lo + hi)
-        below = enclosed(maps, centre, mid) < fractions * total
-        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
     got = radius_at_fraction(maps, centre, r_ap, fractions)
-    assert torch.allclose(got, 0.5 * (lo + hi), rtol=0, atol=1e-9)
+    assert torch.allclose(got, _bisected_radius(maps, centre, r_ap, fractions, 50), rtol=0, atol=1e-9)
 
 
 def test_radius_at_fraction_on_sparse_maps_where_the_mass_has_kinks():
@@ -260,13 +266,8 @@ def test_radius_at_fraction_on_sparse_maps_where_the_mass_has_kinks():
     t = torch.stack(maps)
     centre, r_ap = torch.zeros(20, 2, **f64), torch.full((20,), 8.0, **f64)
     fractions = torch.tensor([0.2, 0.5, 0.8], **f64)
-    total = _grid_enclosed(t, centre, r_ap[:, None])
-    lo, hi = torch.zeros(20, 3, **f64), r_ap[:, None].repeat(1, 3)
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        below = _grid_enclosed(t, centre, mid) < fractions * total
-        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
-    assert torch.allclose(radius_at_fraction(t, centre, r_ap, fractions), 0.5 * (lo + hi), rtol=0, atol=1e-9)
+    reference = _bisected_radius(t, centre, r_ap, fractions, 60)
+    assert torch.allclose(radius_at_fraction(t, centre, r_ap, fractions), reference, rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize("maps", [(2, 3), (4, 1)])
@@ -335,7 +336,6 @@ def test_radius_at_fraction_whole_mass_of_compact_blobs_and_several_centres():
     several centres on one map give each centre's own radius."""
     from physics._kernels import radius_at_fraction
 
-    enclosed = _grid_enclosed
     rng = np.random.default_rng(39)
     yy, xx = np.mgrid[:48, :48]
     blobs = []
@@ -345,14 +345,9 @@ def test_radius_at_fraction_whole_mass_of_compact_blobs_and_several_centres():
     t = torch.from_numpy(np.stack(blobs))
     centre = torch.from_numpy(rng.uniform(-2, 2, (8, 2)))
     r_ap = torch.full((8,), 24.0, dtype=torch.float64)
-    total = enclosed(t, centre, r_ap[:, None])[:, 0]
-    lo, hi = torch.zeros(8, dtype=torch.float64), r_ap.clone()
-    for _ in range(50):
-        mid = 0.5 * (lo + hi)
-        below = enclosed(t, centre, mid[:, None])[:, 0] < total
-        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
-    got = radius_at_fraction(t, centre, r_ap, torch.tensor([1.0], dtype=torch.float64))[:, 0]
-    assert torch.allclose(got, 0.5 * (lo + hi), rtol=0, atol=1e-6)
+    whole = torch.tensor([1.0], dtype=torch.float64)
+    got = radius_at_fraction(t, centre, r_ap, whole)[:, 0]
+    assert torch.allclose(got, _bisected_radius(t, centre, r_ap, whole, 50)[:, 0], rtol=0, atol=1e-6)
     one = t[0]
     both = radius_at_fraction(one, centre[:2], r_ap[:2], torch.tensor([0.5], dtype=torch.float64))
     each = [radius_at_fraction(one, centre[i], r_ap[i], torch.tensor([0.5], dtype=torch.float64)) for i in range(2)]
