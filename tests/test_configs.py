@@ -22,7 +22,7 @@ FAMILY = ["indi", "pix2pix", "diffusion", "dim"]
 RUNS = (
     [[f"configs/{c}.yaml"] for c in FAMILY]
     + [["configs/quickstart.yaml"]]
-    + [["configs/quickstart.yaml", f"configs/quickstart/{c}.yaml"] for c in ("pix2pix", "diffusion", "dim")]
+    + [["configs/quickstart.yaml", f"configs/quickstart/{c}.yaml"] for c in ("pix2pix", "diffusion", "dim", "residual")]
     + [["configs/quickstart.yaml", f"configs/unet/{b}.yaml"] for b in ("vanilla", "residual", "attention", "vit", "mamba")]
     + [["configs/quickstart.yaml", "configs/strategies/ddp.yaml"]]
     + [["configs/quickstart.yaml", f"configs/distill/{c}.yaml"] for c in ("consistency", "progressive")]

@@ -19,7 +19,7 @@ from astropy.io import fits
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from app.data import GalaxyDataModule
-from app.families import Diffusion, DiffusionMamba, InDI, Pix2Pix
+from app.families import Diffusion, DiffusionMamba, InDI, Pix2Pix, ResidualDiffusion
 from app.families.callbacks import EMAAverage
 from app.nets.options import UNetOptions
 
@@ -33,6 +33,7 @@ FAMILIES = {
     ),
     "pix2pix": lambda: Pix2Pix(net=NET, discriminator={"base_channels": 8, "n_layers": 2}),
     "dim": lambda: DiffusionMamba(net={**NET, "mamba_d_state": 4}, steps=2, sampler="euler"),
+    "residual": lambda: ResidualDiffusion(net=NET, steps=3, sampler="heun"),
 }
 
 
@@ -69,7 +70,7 @@ def test_family_loss_decreases_on_a_fixed_batch(mock_dir, name):
     dm = _dm(mock_dir, augment=False)
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
-    opt = torch.optim.Adam(model.net.parameters(), lr=3e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)  # a residual model's mean network too
     losses = []
     for _ in range(25):
         loss = model.training_loss(batch, generator=torch.Generator().manual_seed(0))  # same noise each step
@@ -325,7 +326,7 @@ def test_cli_fit_predict_and_bad_key(mock_dir, tmp_path):
     assert bad.returncode != 0 and "model.net.block: unknown block type 'transformer'" in bad.stderr
 
 
-@pytest.mark.parametrize("family", ["InDI", "Diffusion", "DiffusionMamba", "Pix2Pix", "BaselineModel"])
+@pytest.mark.parametrize("family", ["InDI", "Diffusion", "DiffusionMamba", "ResidualDiffusion", "Pix2Pix", "BaselineModel"])
 def test_cli_documents_and_validates_the_shared_options(family, tmp_path):
     """The options every family takes from ``Translator`` reach LightningCLI's help and type checks."""
     from app.cli import main

@@ -4,7 +4,7 @@ A regression in training (a broken loss, sampler, EMA or data path) makes a fami
 better than ignoring its input; this catches it in CI. Small on purpose: 32² maps, a tiny
 U-Net, a few dozen optimiser steps per family.
 
-All four families are here. The diffusion families joined in wave 2, step 2, when HI moved
+All the families are here (residual diffusion since it was added). The diffusion families joined in wave 2, step 2, when HI moved
 to the power transform (before it, at 400 steps EDM diffusion scored 3.73 against the mean
 map's 3.47 and Diffusion Mamba 6.9); they take more optimiser steps than the regressions.
 """
@@ -18,7 +18,7 @@ import lightning as L
 import pytest
 
 from app.data import GalaxyDataModule, write_mock_set
-from app.families import BaselineModel, Diffusion, DiffusionMamba, InDI, Pix2Pix
+from app.families import BaselineModel, Diffusion, DiffusionMamba, InDI, Pix2Pix, ResidualDiffusion
 
 NET = {"base_channels": 8, "channel_mults": [1, 2], "block": "residual"}
 FAMILIES = {
@@ -29,7 +29,8 @@ FAMILIES = {
 DIFFUSION = {"sampler": "dpmpp_2m", "steps": 8, "lr": 3e-3, "ema_decay": 0.9, "val_maps": 1000}
 FAMILIES["diffusion"] = lambda: Diffusion(net=NET, **DIFFUSION)
 FAMILIES["dim"] = lambda: DiffusionMamba(net={**NET, "block": "mamba", "mamba_d_state": 4}, **DIFFUSION)
-STEPS = {"indi": 80, "pix2pix": 80, "diffusion": 240, "dim": 240}
+FAMILIES["residual"] = lambda: ResidualDiffusion(net=NET, **DIFFUSION)
+STEPS = {"indi": 80, "pix2pix": 80, "diffusion": 240, "dim": 240, "residual": 240}
 
 
 @pytest.fixture(scope="module")

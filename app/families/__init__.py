@@ -1,4 +1,4 @@
-"""Generator families as LightningModules: pix2pix, diffusion (ε / v / EDM), InDI, Diffusion Mamba, the
+"""Generator families as LightningModules: pix2pix, diffusion (ε / v / EDM), residual diffusion, InDI, Diffusion Mamba, the
 distilled students (consistency models, progressive distillation); baselines."""
 
 from app.families.base import Translator, build_unet
@@ -8,6 +8,7 @@ from app.families.diffusion import Diffusion, DiffusionMamba
 from app.families.indi import InDI, indi_sample
 from app.families.pix2pix import Pix2Pix
 from app.families.progressive import Progressive
+from app.families.residual import ResidualDiffusion
 
 __all__ = [
     "BaselineModel",
@@ -17,6 +18,7 @@ __all__ = [
     "InDI",
     "Pix2Pix",
     "Progressive",
+    "ResidualDiffusion",
     "Translator",
     "build_unet",
     "indi_sample",

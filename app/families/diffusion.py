@@ -22,11 +22,12 @@ DENOISER_KEYS = ("net", "target_channels", "parameterization", "schedule", "time
 __all__ = ["DENOISER_KEYS", "Diffusion", "DiffusionMamba", "denoiser_param", "denoiser_unet", "measure_sigma_data"]
 
 
-def denoiser_unet(net: Any, parameterization: str, target_channels: int):
-    """The U-Net of a diffusion denoiser: ``cat[source, x]`` in, ``target_channels`` out, Fourier
-    time features of EDM's ``c_noise`` or sinusoidal ones of a VP timestep."""
+def denoiser_unet(net: Any, parameterization: str, target_channels: int, cond_channels: int = 1):
+    """The U-Net of a diffusion denoiser: ``cat[condition, x]`` in (``cond_channels`` of condition: the
+    source, or more), ``target_channels`` out, Fourier time features of EDM's ``c_noise`` or sinusoidal
+    ones of a VP timestep."""
     time = "fourier" if parameterization == "edm" else "sinusoidal"
-    return build_unet(net, 1 + target_channels, target_channels, time)
+    return build_unet(net, cond_channels + target_channels, target_channels, time)
 
 
 def denoiser_param(spec: dict[str, Any], sigma_data: float):
@@ -88,7 +89,7 @@ class Diffusion(Translator):
         if not (sigma_data == "auto" or (isinstance(sigma_data, (int, float)) and sigma_data > 0)):
             raise ValueError(f"model.sigma_data must be 'auto' or positive, got {sigma_data!r}")
         make_parameterization(parameterization, schedule=schedule, timesteps=timesteps)  # validates names
-        self.net = denoiser_unet(net, parameterization, target_channels)
+        self.net = denoiser_unet(net, parameterization, target_channels, self.condition_channels(target_channels))
         initial = 1.0 if sigma_data == "auto" else float(sigma_data)
         self.register_buffer("sigma_data", torch.tensor(initial, dtype=torch.float64))
         self.register_buffer("sigma_data_measured", torch.tensor(sigma_data != "auto"))
@@ -109,6 +110,16 @@ class Diffusion(Translator):
             return
         self.sigma_data.fill_(measure_sigma_data(self.data))
         self.sigma_data_measured.fill_(True)
+
+    @staticmethod
+    def condition_channels(target_channels: int) -> int:
+        """Channels of the denoiser's condition (``condition``): the source's one."""
+        return 1
+
+    def condition(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | float]:
+        """``(condition, offset)``: what the denoiser is conditioned on and what a sample is added to
+        (the source and 0 here; a residual model's regression mean in ``ResidualDiffusion``)."""
+        return source, 0.0
 
     def training_loss(self, batch: dict[str, Any], generator: NoiseSource = None) -> torch.Tensor:
         """The parameterisation's denoising loss (ε, v or EDM) on normalised ``target`` given ``source``."""
@@ -133,8 +144,9 @@ class Diffusion(Translator):
         interval = check_interval(h.get("deepcache_interval", 1))  # checkpoints from before it: off
         net = DeepCache(self.net, interval) if interval > 1 else self.net
         with torch.no_grad():
-            denoise = param.denoiser(lambda x, t: net(x, t), source)
-            return sampler(denoise, z * start, sigmas, eta=h["eta"], churn=h["churn"], generator=generator)
+            cond, offset = self.condition(source)
+            denoise = param.denoiser(lambda x, t: net(x, t), cond)
+            return offset + sampler(denoise, z * start, sigmas, eta=h["eta"], churn=h["churn"], generator=generator)
 
 
 MAMBA_NET = UNetOptions(block="mamba")

@@ -61,6 +61,9 @@ def read_teacher(path: str | Path, option: str = "model.teacher") -> TeacherFile
     ckpt = read_checkpoint(path, option)  # memory-mapped: only the tensors used are read
     hp = dict(ckpt.get("hyper_parameters", {}))
     state = ckpt["state_dict"]
+    if "mean_weight" in hp:  # ResidualDiffusion: its denoiser needs the regression mean beside it
+        raise ValueError(f"{option}: {path} holds a residual diffusion model, whose denoiser samples only the "
+                         "residual of its regression mean; distil a plain diffusion checkpoint (app.families.Diffusion)")  # fmt: skip
     if "base_steps" in hp and hp.get("teacher_spec"):  # a progressive round teaches the next
         spec, steps, base = dict(hp["teacher_spec"]), int(hp["steps"]), int(hp["base_steps"])
     elif all(k in hp for k in DENOISER_KEYS):
