@@ -47,11 +47,11 @@ def main() -> None:
     parser.add_argument("--sample-batch", type=int, default=32)
     args = parser.parse_args()
     model = _model(args.config).to(args.device)
-    opt = torch.optim.AdamW(model.net.parameters(), lr=1e-4)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)  # a residual model's mean network too
     g = torch.Generator(device="cpu").manual_seed(0)
     src = torch.randn(args.batch, 1, args.size, args.size, generator=g).to(args.device)
     batch = {"source": src, "target": torch.randn_like(src), "index": torch.arange(args.batch)}
-    print(f"# {args.config}, {sum(p.numel() for p in model.net.parameters()) / 1e6:.2f} M params, "
+    print(f"# {args.config}, {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params, "
           f"{args.size}², device {torch.cuda.get_device_name() if args.device.startswith('cuda') else args.device}")  # fmt: skip
     for dtype in args.dtype:
         amp = (torch.autocast(device_type=args.device.split(":")[0], dtype=torch.bfloat16)

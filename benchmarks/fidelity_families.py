@@ -85,8 +85,9 @@ def split_data(
     source: str, target: str, size: int, data_args: dict[str, Any], state: dict | None = None
 ) -> GalaxyDataModule:
     """The mock's data module set up for its test split (``data_args`` over the built-in mock);
-    ``state``: a checkpoint's data state, i.e. the transforms that model was trained with."""
-    dm = GalaxyDataModule(source=source, targets=[target], size=size, seed=0, **{"mock_dir": MOCK_DIR, **data_args})
+    ``state``: a checkpoint's data state, i.e. the transforms that model was trained with; ``data_args``
+    may set ``seed`` (the mock realisation and split; 0 otherwise)."""
+    dm = GalaxyDataModule(source=source, targets=[target], size=size, **{"seed": 0, "mock_dir": MOCK_DIR, **data_args})
     if state is not None:
         dm.load_state_dict(state)
     dm.prepare_data()

@@ -3,12 +3,15 @@ sample of the residual, the mean learns from its own loss only, and bad options 
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
 
 from app.families import Diffusion, ResidualDiffusion
 from app.families.teacher import read_teacher
+from app.nets.options import UNetOptions
 
 NET = {"base_channels": 8, "channel_mults": [1, 2], "block": "residual"}
 
@@ -101,9 +104,24 @@ def test_impossible_options_name_themselves(options, message):
         ResidualDiffusion(net=NET, **options)
 
 
-def test_a_residual_model_is_refused_as_a_distillation_teacher(tmp_path):
+@pytest.mark.parametrize("hparams", [True, False])
+def test_a_residual_model_is_refused_as_a_distillation_teacher(tmp_path, hparams):
+    """By its options, or by its mean network's weights when the options are not saved."""
     model = ResidualDiffusion(net=NET)
     path = tmp_path / "residual.ckpt"
-    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, path)
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams) if hparams else {}}, path)
     with pytest.raises(ValueError, match=r"model\.teacher: .* holds a residual diffusion model"):
         read_teacher(path)
+
+
+def test_noise_levels_follow_sigma_data_unless_given_and_options_are_plain():
+    """EDM's p_mean −1.2 and σ_max 80 for σ_data 0.5, scaled to the residual's σ_data; the values used
+    are the saved hyper-parameters; a mean network's options are stored as a plain dict and, left
+    out, are the denoiser's without its time input."""
+    model = ResidualDiffusion(net={**NET, "time_embedding": "fourier"}, sigma_data=0.25)
+    assert model.hparams.p_mean == pytest.approx(math.log(0.5) - 1.2) and model.hparams.sigma_max == pytest.approx(40.0)
+    assert model.param.p_mean == model.hparams.p_mean and model.param.sigma_max == model.hparams.sigma_max
+    assert model.mean_net.time_embed is None and model.net.time_embed is not None
+    given = ResidualDiffusion(net=NET, p_mean=-3.0, sigma_max=10.0, mean_net=UNetOptions(base_channels=4))
+    assert (given.hparams.p_mean, given.hparams.sigma_max) == (-3.0, 10.0)
+    assert isinstance(given.hparams.mean_net, dict) and given.mean_net.stem.out_channels == 4

@@ -142,11 +142,12 @@ class Translator(L.LightningModule):
                 f"model.target_channels is {self.hparams.target_channels} but data.targets lists "
                 f"{len(data.targets)} domain(s) {list(data.targets)}"
             )
-        try:
-            if hasattr(self.net, "check_size"):
-                self.net.check_size(data.size, data.size)
-        except ValueError as err:
-            raise ValueError(f"data.size={data.size} does not fit model.net: {err}") from None
+        for name, module in self.named_children():  # the U-Net, and a residual model's mean network
+            try:
+                if hasattr(module, "check_size"):
+                    module.check_size(data.size, data.size)
+            except ValueError as err:
+                raise ValueError(f"data.size={data.size} does not fit model.{name}: {err}") from None
         self.data = data
         domains = {d: get_domain(d) for d in data.targets}
         self.val_metrics = PhysicsMetrics((data.size,) * 2, domains, weights=self.hparams.get("score_weights"))

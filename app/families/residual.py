@@ -12,6 +12,7 @@ denoiser sees ``μ`` with its gradient stopped, so the mean is fitted by its own
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -23,21 +24,27 @@ from app.noise import NoiseSource
 
 __all__ = ["ResidualDiffusion"]
 
+#: EDM's data std, training noise centre and top of the sampling grid (Karras et al. 2022)
+EDM_SIGMA_DATA, EDM_P_MEAN, EDM_SIGMA_MAX = 0.5, -1.2, 80.0
+
 
 class ResidualDiffusion(Diffusion):
     """Diffusion on the residual of a regression mean (``Diffusion``'s options, and):
 
     Args:
-        mean_net: U-Net options of the regression network ``μ`` (no time input); ``None``: ``net``'s.
+        mean_net: U-Net options of the regression network ``μ`` (no time input); ``None``: ``net``'s
+            (without its time options). Options given here do not inherit ``net``'s.
         mean_weight: weight of the mean's mean-square loss next to the denoising loss.
         sigma_data: the residual's standard deviation in normalised units, which sets EDM's
             preconditioning (a number: the residual of an untrained mean cannot be measured at the
             start of a fit). On the mock's dm → gas at 64² the part the source cannot determine
             (the truth minus the mean of 16 twins) has a standard deviation of 0.10, and the
             residual of a mean trained for 10 minutes 0.26–0.33 (validation and test maps).
-        p_mean: centre of ``ln σ`` in training; EDM's −1.2 is for ``σ_data = 0.5``, so a residual of
-            ``σ_data = 0.3`` takes ``ln(0.3 / 0.5) − 1.2 ≈ −1.7``.
-        sigma_max: top of the sampling grid, EDM's 80 scaled the same way (``80 × 0.3 / 0.5``).
+        p_mean: centre of ``ln σ`` in training; ``None``: EDM's −1.2 (for ``σ_data = 0.5``) scaled to
+            ``sigma_data``, ``ln(σ_data / 0.5) − 1.2`` (−1.71 for 0.3).
+        sigma_max: top of the sampling grid; ``None``: EDM's 80 scaled the same way, ``160 σ_data``.
+
+    ``token_merging``, when set, applies to the attention of both networks.
     """
 
     def __init__(
@@ -46,8 +53,8 @@ class ResidualDiffusion(Diffusion):
         mean_net: UNetOptions | None = None,
         mean_weight: float = 1.0,
         sigma_data: float = 0.3,
-        p_mean: float = -1.7,
-        sigma_max: float = 48.0,
+        p_mean: float | None = None,
+        sigma_max: float | None = None,
         parameterization: str = "edm",
         **kwargs: Any,
     ) -> None:
@@ -58,12 +65,16 @@ class ResidualDiffusion(Diffusion):
                              f"in normalised units), got {sigma_data!r}")  # fmt: skip
         if not mean_weight > 0:
             raise ValueError(f"model.mean_weight must be positive, got {mean_weight}")
+        # the values used land in hparams (Lightning reads this frame's locals), so a checkpoint keeps them
+        p_mean = math.log(sigma_data / EDM_SIGMA_DATA) + EDM_P_MEAN if p_mean is None else p_mean
+        sigma_max = EDM_SIGMA_MAX * sigma_data / EDM_SIGMA_DATA if sigma_max is None else sigma_max
         super().__init__(net=net, sigma_data=sigma_data, p_mean=p_mean, sigma_max=sigma_max,
-                         parameterization=parameterization, **kwargs)
+                         parameterization=parameterization, **kwargs)  # fmt: skip
         if mean_net is not None:  # UNetOptions → plain dict: loadable with weights_only
             self.hparams["mean_net"] = net_dict(mean_net)
-        channels = self.hparams.target_channels
-        self.mean_net = build_unet(net if mean_net is None else mean_net, 1, channels, None)
+        else:  # the denoiser's options without its time input
+            mean_net = {k: v for k, v in net_dict(net).items() if k not in ("time_embedding", "time_features")}
+        self.mean_net = build_unet(mean_net, 1, self.hparams.target_channels, None)
 
     @staticmethod
     def condition_channels(target_channels: int) -> int:

@@ -61,7 +61,8 @@ def read_teacher(path: str | Path, option: str = "model.teacher") -> TeacherFile
     ckpt = read_checkpoint(path, option)  # memory-mapped: only the tensors used are read
     hp = dict(ckpt.get("hyper_parameters", {}))
     state = ckpt["state_dict"]
-    if "mean_weight" in hp:  # ResidualDiffusion: its denoiser needs the regression mean beside it
+    if "mean_weight" in hp or any(k.startswith("mean_net.") for k in state):  # ResidualDiffusion: its
+        # denoiser needs the regression mean beside it
         raise ValueError(f"{option}: {path} holds a residual diffusion model, whose denoiser samples only the "
                          "residual of its regression mean; distil a plain diffusion checkpoint (app.families.Diffusion)")  # fmt: skip
     if "base_steps" in hp and hp.get("teacher_spec"):  # a progressive round teaches the next
