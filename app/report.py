@@ -43,7 +43,7 @@ def _describe(model: Any, ckpt_path: str | None, split: str) -> dict[str, str]:
         "family": type(model).__name__,
         "network": (f"U-Net, {net.get('block', 'residual')} blocks, base {net.get('base_channels', 32)}, "
                     f"mults {net.get('channel_mults')}") if net is not None else "none",
-        **({"mean network": "a regression U-Net " + ("as the network" if h.get("mean_net") is None else
+        **({"mean network": "a regression U-Net " + ("with the network's options" if h.get("mean_net") is None else
                                                      f"with {h['mean_net']}")} if "mean_weight" in h else {}),
         "sampling": ", ".join(f"{k} {h[k]}" for k in ("parameterization", "sampler", "steps") if k in h)
         or "one forward pass",
