@@ -95,6 +95,5 @@ class ResidualDiffusion(Diffusion):
         return self.hparams.mean_weight * mean_loss + self.param.loss(self.net, target - mean.detach(), cond, generator)
 
     def configure_optimizers(self):
-        """One AdamW over both networks at ``lr`` (no weight decay, no schedule)."""
-        params = [*self.net.parameters(), *self.mean_net.parameters()]
-        return torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=0.0)
+        """One AdamW over both networks (all the module's parameters) at ``lr`` (no weight decay, no schedule)."""
+        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=0.0)
